@@ -1,0 +1,124 @@
+//! `quarry index`: build or update the index of a repository.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use quarry_indexer::IndexLayout;
+use quarry_indexer::sync::{SettingsOverrides, SyncEvent, SyncOptions, SyncReport, sync};
+
+use crate::format;
+
+/// Arguments of `quarry index`.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// The repository to index [default: the current directory].
+    path: Option<PathBuf>,
+
+    /// Skip files larger than this: bytes, or a size like 512K or 2M [default: 1M; kept
+    /// from the last run].
+    #[arg(long, value_name = "SIZE", value_parser = format::parse_size)]
+    max_file_size: Option<u64>,
+
+    /// Cut chunks longer than this many tokens into overlapping windows [default: 512;
+    /// kept from the last run]. Changing it rebuilds the index.
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(32..=8192))]
+    chunk_tokens: Option<u32>,
+
+    /// Index files that look like secrets (.env, *.pem, *.key, id_rsa, private keys).
+    #[arg(long)]
+    include_secrets: bool,
+
+    /// Throw the index away and build it again with default settings (plus the flags given).
+    #[arg(long)]
+    rebuild: bool,
+}
+
+/// Runs `quarry index`.
+pub fn run(args: IndexArgs, index_dir: Option<&Path>) -> Result<()> {
+    let root = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
+    let layout = IndexLayout::new(&root, index_dir)?;
+    let options = SyncOptions {
+        overrides: SettingsOverrides {
+            max_file_size: args.max_file_size,
+            chunk_tokens: args.chunk_tokens.map(|t| t as usize),
+            include_secrets: args.include_secrets.then_some(true),
+        },
+        force_rebuild: args.rebuild,
+    };
+
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message("scanning files");
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let mut on_event = |event: SyncEvent| match event {
+        SyncEvent::Rebuilding { reason } => {
+            bar.suspend(|| eprintln!("note: rebuilding the index: {reason}"));
+        }
+        SyncEvent::Repairing { paths } => bar.suspend(|| {
+            eprintln!("note: the last index run was interrupted; repairing {paths} files")
+        }),
+        SyncEvent::Scanned { to_index, .. } => {
+            bar.set_length(to_index as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} indexing [{bar:30}] {pos}/{len} files · {msg} · {per_sec} · ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_message("0 chunks");
+        }
+        SyncEvent::Indexed {
+            files_done, chunks, ..
+        } => {
+            bar.set_position(files_done as u64);
+            bar.set_message(format!("{} chunks", format::count(chunks)));
+        }
+    };
+    let report = sync(&layout, &options, &mut on_event);
+    bar.finish_and_clear();
+    let report = report?;
+    format::print_line(&summary(&layout, &report))?;
+    Ok(())
+}
+
+/// The one summary line of a run.
+fn summary(layout: &IndexLayout, report: &SyncReport) -> String {
+    let root = layout.root.display();
+    let totals = format!(
+        "{} files, {} chunks",
+        format::count(report.files),
+        format::count(report.chunks)
+    );
+    let elapsed = format::millis(report.elapsed_ms);
+    let mut line = if report.files_indexed == 0 && report.files_removed == 0 {
+        format!("index of {root} is up to date: {totals} (checked in {elapsed})")
+    } else {
+        format!(
+            "indexed {root}: {totals} ({} files indexed, {} removed, {} chunks written) in {elapsed}",
+            format::count(report.files_indexed),
+            format::count(report.files_removed),
+            format::count(report.chunks_written),
+        )
+    };
+    let skipped: usize = report.skipped.values().sum();
+    if skipped > 0 {
+        let reasons: Vec<String> = report
+            .skipped
+            .iter()
+            .map(|(reason, n)| format!("{reason} {n}"))
+            .collect();
+        line.push_str(&format!(
+            "; skipped {} files ({})",
+            format::count(skipped),
+            reasons.join(", ")
+        ));
+    }
+    line
+}

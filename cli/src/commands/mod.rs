@@ -1,0 +1,5 @@
+//! One module per subcommand: its arguments and how it runs.
+
+pub mod index;
+pub mod search;
+pub mod status;

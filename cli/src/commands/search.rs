@@ -1,0 +1,170 @@
+//! `quarry search`: the best chunks for a query, for people or (`--json`) for programs.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::Args;
+use quarry_indexer::IndexLayout;
+use quarry_retriever::{Hit, Retriever, SearchRequest};
+
+use crate::format::Style;
+
+/// Lines of each hit shown in human output.
+const PREVIEW_LINES: usize = 4;
+
+/// Arguments of `quarry search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// What to look for: words, identifiers, paths.
+    query: String,
+
+    /// Number of results.
+    #[arg(short, default_value_t = 10)]
+    k: usize,
+
+    /// Only this language (rust, python, markdown, toml, ...).
+    #[arg(long, value_name = "LANG")]
+    lang: Option<String>,
+
+    /// Only paths matching this glob (`src/**`, `*.py`) or under this folder (`src/store`).
+    #[arg(long, value_name = "GLOB")]
+    path: Option<String>,
+
+    /// Print a JSON array of hits (path, start_line, end_line, symbol, kind, lang, score, text).
+    #[arg(long)]
+    json: bool,
+
+    /// Search the index of this repository instead of the one around the current directory.
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+}
+
+/// Runs `quarry search`.
+pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
+    let start = args.root.clone().unwrap_or_else(|| PathBuf::from("."));
+    let layout = match index_dir {
+        Some(dir) => IndexLayout::new(&start, Some(dir))?,
+        None => IndexLayout::discover(&start)?,
+    };
+    let retriever = Retriever::open(&layout)?;
+    let hits = retriever.search(&SearchRequest {
+        query: args.query.clone(),
+        k: args.k,
+        lang: args.lang,
+        path: args.path,
+    })?;
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.json {
+        serde_json::to_writer(&mut out, &hits)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if hits.is_empty() {
+        eprintln!("no matches for `{}`", args.query);
+        return Ok(());
+    }
+    let style = Style::stdout();
+    let words = query_words(&args.query);
+    for (i, hit) in hits.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        write_hit(&mut out, hit, &words, style)?;
+    }
+    Ok(())
+}
+
+fn write_hit(out: &mut impl Write, hit: &Hit, words: &[String], style: Style) -> Result<()> {
+    let location = format!("{}:{}-{}", hit.path, hit.start_line, hit.end_line);
+    let symbol = hit.symbol.as_deref().unwrap_or("");
+    writeln!(
+        out,
+        "{}  {}  {}",
+        style.path(&location),
+        style.symbol(symbol),
+        style.dim(&format!("{} · {}", hit.kind, hit.score))
+    )?;
+    let lines: Vec<&str> = hit.text.lines().collect();
+    let first_match = lines
+        .iter()
+        .position(|line| matches_any(line, words))
+        .unwrap_or(0);
+    let from = first_match
+        .saturating_sub(1)
+        .min(lines.len().saturating_sub(PREVIEW_LINES));
+    let to = (from + PREVIEW_LINES).min(lines.len());
+    let verbatim = hit.end_line as usize - hit.start_line as usize + 1 == lines.len();
+    let width = (hit.start_line as usize + to).to_string().len();
+    for (offset, line) in lines[from..to].iter().enumerate() {
+        let number = if verbatim {
+            (hit.start_line as usize + from + offset).to_string()
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "{}│ {}",
+            style.line(&format!("{number:>width$}")),
+            highlight(line, words, style)
+        )?;
+    }
+    if to < lines.len() {
+        writeln!(out, "{}│ {}", " ".repeat(width), style.dim("…"))?;
+    }
+    Ok(())
+}
+
+/// Lowercased words of the query worth highlighting.
+fn query_words(query: &str) -> Vec<String> {
+    query
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| w.len() >= 2)
+        .map(str::to_lowercase)
+        .collect()
+}
+
+fn matches_any(line: &str, words: &[String]) -> bool {
+    let lower = line.to_lowercase();
+    words.iter().any(|w| lower.contains(w.as_str()))
+}
+
+/// The line with every occurrence of a query word painted, when styling is on.
+fn highlight(line: &str, words: &[String], style: Style) -> String {
+    if !style.enabled() || words.is_empty() {
+        return line.to_string();
+    }
+    let lower = line.to_lowercase();
+    if lower.len() != line.len() {
+        return line.to_string(); // case mapping changed byte offsets; leave it plain
+    }
+    let mut marked = vec![false; line.len()];
+    for word in words {
+        for (at, _) in lower.match_indices(word.as_str()) {
+            marked[at..at + word.len()]
+                .iter_mut()
+                .for_each(|m| *m = true);
+        }
+    }
+    let mut out = String::new();
+    let mut i = 0;
+    while i < line.len() {
+        let mut j = i;
+        while j < line.len() && marked[j] == marked[i] {
+            j += 1;
+        }
+        while !line.is_char_boundary(j) {
+            j += 1;
+        }
+        let piece = &line[i..j];
+        if marked[i] {
+            out.push_str(&style.matched(piece));
+        } else {
+            out.push_str(piece);
+        }
+        i = j;
+    }
+    out
+}

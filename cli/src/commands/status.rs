@@ -1,0 +1,167 @@
+//! `quarry status`: what is indexed, how fresh, how big.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use clap::Args;
+use quarry_indexer::IndexLayout;
+use quarry_indexer::manifest::{Journal, Manifest};
+use serde::Serialize;
+
+use crate::format;
+
+/// Arguments of `quarry status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the status as one JSON object.
+    #[arg(long)]
+    json: bool,
+
+    /// Report on this repository instead of the one around the current directory.
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+struct Status {
+    root: String,
+    index_dir: String,
+    schema_version: u32,
+    max_chunk_tokens: usize,
+    max_file_size: u64,
+    files: usize,
+    chunks: usize,
+    languages: BTreeMap<String, LanguageCount>,
+    created_at: u64,
+    last_indexed_at: Option<u64>,
+    last_run: Option<quarry_indexer::manifest::RunStats>,
+    size_bytes: u64,
+    /// `idle`, `indexing` (a writer holds the lock) or `interrupted` (run `quarry index`).
+    writer: &'static str,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct LanguageCount {
+    files: usize,
+    chunks: usize,
+}
+
+/// Runs `quarry status`.
+pub fn run(args: StatusArgs, index_dir: Option<&Path>) -> Result<()> {
+    let start = args.root.clone().unwrap_or_else(|| PathBuf::from("."));
+    let layout = match index_dir {
+        Some(dir) => IndexLayout::new(&start, Some(dir))?,
+        None => IndexLayout::discover(&start)?,
+    };
+    layout.check_readable()?;
+    let manifest =
+        Manifest::load(&layout.manifest())?.ok_or_else(|| quarry_indexer::IndexError::NoIndex {
+            root: layout.root.clone(),
+            index_dir: layout.dir.clone(),
+        })?;
+    let mut languages: BTreeMap<String, LanguageCount> = BTreeMap::new();
+    for entry in manifest.files.values() {
+        let count = languages.entry(entry.lang.clone()).or_default();
+        count.files += 1;
+        count.chunks += entry.chunks.len();
+    }
+    let writer = if layout.is_locked() {
+        "indexing"
+    } else if Journal::load(&layout.journal()).is_some() {
+        "interrupted"
+    } else {
+        "idle"
+    };
+    let status = Status {
+        root: layout.root.display().to_string(),
+        index_dir: layout.dir.display().to_string(),
+        schema_version: manifest.schema_version,
+        max_chunk_tokens: manifest.settings.chunk.max_tokens,
+        max_file_size: manifest.settings.walk.max_file_size,
+        files: manifest.files.len(),
+        chunks: manifest.chunk_count(),
+        languages,
+        created_at: manifest.created_at,
+        last_indexed_at: manifest.last_run.as_ref().map(|r| r.finished_at),
+        last_run: manifest.last_run.clone(),
+        size_bytes: layout.size_on_disk(),
+        writer,
+    };
+    if args.json {
+        format::print_line(&serde_json::to_string_pretty(&status)?)?;
+        return Ok(());
+    }
+    format::print_line(&human(&status))?;
+    Ok(())
+}
+
+fn human(status: &Status) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let per_language = |pick: fn(&LanguageCount) -> usize| {
+        let mut counts: Vec<(&String, usize)> =
+            status.languages.iter().map(|(l, c)| (l, pick(c))).collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        counts
+            .iter()
+            .map(|(lang, n)| format!("{lang} {}", format::count(*n)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    out.push(format!("root:        {}", status.root));
+    out.push(format!(
+        "index:       {} ({})",
+        status.index_dir,
+        format::bytes(status.size_bytes)
+    ));
+    out.push(format!(
+        "schema:      v{} (chunks up to {} tokens, files up to {})",
+        status.schema_version,
+        status.max_chunk_tokens,
+        format::bytes(status.max_file_size)
+    ));
+    out.push(format!(
+        "files:       {} ({})",
+        format::count(status.files),
+        per_language(|c| c.files)
+    ));
+    out.push(format!(
+        "chunks:      {} ({})",
+        format::count(status.chunks),
+        per_language(|c| c.chunks)
+    ));
+    match &status.last_run {
+        Some(run) => {
+            let when = UNIX_EPOCH + Duration::from_secs(run.finished_at);
+            let ago = SystemTime::now()
+                .duration_since(when)
+                .map(|d| Duration::from_secs(d.as_secs()))
+                .unwrap_or_default();
+            out.push(format!(
+                "last index:  {} ({} ago), took {}, {} files indexed, {} removed",
+                humantime::format_rfc3339_seconds(when),
+                humantime::format_duration(ago),
+                format::millis(run.elapsed_ms),
+                format::count(run.files_indexed),
+                format::count(run.files_removed),
+            ));
+            if !run.skipped.is_empty() {
+                let skipped: Vec<String> = run
+                    .skipped
+                    .iter()
+                    .map(|(reason, n)| format!("{reason} {n}"))
+                    .collect();
+                out.push(format!("skipped:     {}", skipped.join(", ")));
+            }
+        }
+        None => out.push("last index:  never finished".to_string()),
+    }
+    let writer = match status.writer {
+        "indexing" => "indexing now (another quarry process holds the lock)",
+        "interrupted" => "the last index run was interrupted; run `quarry index` to repair",
+        _ => "idle",
+    };
+    out.push(format!("writer:      {writer}"));
+    out.join("\n")
+}

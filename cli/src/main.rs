@@ -1,0 +1,109 @@
+//! `quarry`: index a repository and search it.
+//!
+//! This binary owns presentation: argument parsing, progress bars, colours, output formats
+//! and exit codes. All the work happens in the library crates; every error they return is
+//! printed here as one line, followed by a non-zero exit.
+
+mod commands;
+mod format;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+const EXAMPLES: &str = "\
+Examples:
+  quarry index                       index the current repository (incremental on re-run)
+  quarry index ~/src/django          index another folder
+  quarry search \"load config\"        best matching functions, classes and sections
+  quarry search Router -k 5 --lang rust --path 'src/**'
+  quarry search \"retry upload\" --json | jq '.[0].path'
+  quarry status                      what is indexed, how fresh, how big";
+
+/// A RAG-first code index: function-level search over your repository.
+#[derive(Debug, Parser)]
+#[command(name = "quarry", version, about, after_help = EXAMPLES)]
+struct Cli {
+    /// Keep the index in this directory instead of `<repo>/.quarry`.
+    #[arg(long, global = true, env = "QUARRY_INDEX_DIR", value_name = "DIR")]
+    index_dir: Option<PathBuf>,
+
+    /// Log what quarry does to stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Index a repository, or bring its index up to date.
+    #[command(after_help = "\
+Examples:
+  quarry index                 index the current directory
+  quarry index ../other-repo   index another repository
+  quarry index --rebuild       throw the index away and build it again")]
+    Index(commands::index::IndexArgs),
+    /// Search the index of the repository you are in.
+    #[command(after_help = "\
+Examples:
+  quarry search \"parse config file\"
+  quarry search Config::load -k 3
+  quarry search cache --lang python --path 'notes/**'
+  quarry search \"route request\" --json")]
+    Search(commands::search::SearchArgs),
+    /// Show what is indexed, how fresh it is and how big.
+    #[command(after_help = "\
+Examples:
+  quarry status
+  quarry status --json | jq .chunks")]
+    Status(commands::status::StatusArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Index(args) => commands::index::run(args, cli.index_dir.as_deref()),
+        Command::Search(args) => commands::search::run(args, cli.index_dir.as_deref()),
+        Command::Status(args) => commands::status::run(args, cli.index_dir.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            let message = format!("{err:#}").replace('\n', " ");
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A reader that stopped reading (`quarry search ... | head`) is not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(|e| e.io_error_kind())
+                .is_some_and(|k| k == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => return,
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

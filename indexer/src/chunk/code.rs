@@ -1,0 +1,523 @@
+//! Chunking source code by item with tree-sitter.
+//!
+//! The language's query finds items. Leaves (functions, structs, enums, macros) become one
+//! chunk with their verbatim text, including the doc comments, attributes and decorators in
+//! front of them. Containers (impls, traits, classes, inline modules) become an *outline*:
+//! their own lines verbatim with each inner item collapsed to its signature, and their inner
+//! items become chunks of their own. Items nested in a function body stay part of that
+//! function. Lines outside every item become module chunks, so no code is lost. A leaf that
+//! contains a syntax error is left to the enclosing outline or module chunk, which keeps its
+//! text searchable.
+
+use std::collections::HashMap;
+
+use tree_sitter::{Node, Parser, QueryCursor, StreamingIterator};
+
+use super::window::{split_by_lines, split_outline};
+use super::{Chunk, ChunkKind, ChunkSettings, LineIndex};
+use crate::lang::{CodeLanguage, DocStyle};
+use crate::tokens::TokenCounter;
+
+/// Longest signature kept, in bytes.
+const MAX_SIGNATURE: usize = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ItemKind {
+    Function,
+    Struct,
+    Enum,
+    Macro,
+    Trait,
+    Impl,
+    Module,
+    Class,
+}
+
+impl ItemKind {
+    fn from_capture(name: &str) -> Option<Self> {
+        Some(match name.strip_prefix("item.")? {
+            "function" => ItemKind::Function,
+            "struct" => ItemKind::Struct,
+            "enum" => ItemKind::Enum,
+            "macro" => ItemKind::Macro,
+            "trait" => ItemKind::Trait,
+            "impl" => ItemKind::Impl,
+            "module" => ItemKind::Module,
+            "class" => ItemKind::Class,
+            _ => return None,
+        })
+    }
+
+    fn is_container(self) -> bool {
+        matches!(
+            self,
+            ItemKind::Trait | ItemKind::Impl | ItemKind::Module | ItemKind::Class
+        )
+    }
+}
+
+struct Item<'t> {
+    node: Node<'t>,
+    kind: ItemKind,
+    name: String,
+    start_line: u32,
+    end_line: u32,
+    /// Comments and attributes before the item that belong to it.
+    leading: Vec<Node<'t>>,
+    children: Vec<usize>,
+}
+
+/// Chunks one source file of a language with a grammar.
+pub(crate) fn chunk_code(
+    spec: &CodeLanguage,
+    path: &str,
+    text: &str,
+    settings: &ChunkSettings,
+    counter: &dyn TokenCounter,
+) -> Vec<Chunk> {
+    let lines = LineIndex::new(text);
+    if lines.len() == 0 {
+        return Vec::new();
+    }
+    let module = (spec.module_path)(path);
+    let ctx = Ctx {
+        spec,
+        path,
+        text,
+        lines: &lines,
+        module: &module,
+        settings,
+        counter,
+    };
+
+    let mut parser = Parser::new();
+    let tree = match (parser.set_language(&(spec.grammar)()), spec.query()) {
+        (Ok(()), Ok(_)) => parser.parse(text, None),
+        _ => None,
+    };
+    let (items, roots) = match &tree {
+        Some(tree) => collect_items(&ctx, tree.root_node()),
+        None => (Vec::new(), Vec::new()),
+    };
+
+    let mut chunks = Vec::new();
+    let mut scope = Vec::new();
+    for &root in &roots {
+        ctx.emit(&items, root, &mut scope, &mut chunks);
+    }
+    ctx.emit_gaps(&items, &roots, &mut chunks);
+    chunks.sort_by_key(|c| (c.start_line, c.end_line));
+    chunks
+}
+
+struct Ctx<'a> {
+    spec: &'a CodeLanguage,
+    path: &'a str,
+    text: &'a str,
+    lines: &'a LineIndex<'a>,
+    module: &'a str,
+    settings: &'a ChunkSettings,
+    counter: &'a dyn TokenCounter,
+}
+
+/// Finds the items worth a chunk, returning them and the indices of the top-level ones.
+fn collect_items<'t>(ctx: &Ctx<'_>, root: Node<'t>) -> (Vec<Item<'t>>, Vec<usize>) {
+    let Ok(query) = ctx.spec.query() else {
+        return (Vec::new(), Vec::new());
+    };
+    let names = query.capture_names();
+    let mut found: Vec<(Node<'t>, ItemKind, String)> = Vec::new();
+    let mut cursor = QueryCursor::new();
+    let mut matches = cursor.matches(query, root, ctx.text.as_bytes());
+    while let Some(m) = matches.next() {
+        let mut item = None;
+        let mut name = None;
+        for capture in m.captures() {
+            let capture_name = names[capture.index as usize];
+            if capture_name == "name" {
+                name = Some(capture.node);
+            } else if let Some(kind) = ItemKind::from_capture(capture_name) {
+                item = Some((capture.node, kind));
+            }
+        }
+        if let (Some((node, kind)), Some(name)) = (item, name) {
+            let name = item_name(kind, &ctx.text[name.byte_range()]);
+            found.push((node, kind, name));
+        }
+    }
+    found.sort_by_key(|(node, _, _)| (node.start_byte(), std::cmp::Reverse(node.end_byte())));
+    found.dedup_by_key(|(node, _, _)| node.id());
+
+    let mut items: Vec<Item<'t>> = Vec::with_capacity(found.len());
+    let mut by_node: HashMap<usize, usize> = HashMap::new();
+    let mut roots = Vec::new();
+    // Parents come before their children in this order, so a child can look its parent up.
+    for (node, kind, name) in found {
+        let parent = nearest_item_ancestor(node, &by_node);
+        let parent = match parent {
+            Ancestor::None => None,
+            Ancestor::Item(i) if items[i].kind.is_container() => Some(i),
+            // Inside a function body, or inside something we dropped: part of that text.
+            Ancestor::Item(_) | Ancestor::Dropped => {
+                by_node.insert(node.id(), usize::MAX);
+                continue;
+            }
+        };
+        if !kind.is_container() && node.has_error() {
+            by_node.insert(node.id(), usize::MAX);
+            continue;
+        }
+        let (leading, outer) = leading_trivia(ctx.spec, node);
+        let start_byte = leading
+            .first()
+            .map_or(outer.start_byte(), |n| n.start_byte());
+        let end_byte = outer.end_byte().max(start_byte + 1);
+        let index = items.len();
+        items.push(Item {
+            node,
+            kind,
+            name,
+            start_line: ctx.lines.line_of(start_byte),
+            end_line: ctx.lines.line_of(end_byte - 1),
+            leading,
+            children: Vec::new(),
+        });
+        by_node.insert(node.id(), index);
+        match parent {
+            Some(p) => items[p].children.push(index),
+            None => roots.push(index),
+        }
+    }
+    (items, roots)
+}
+
+enum Ancestor {
+    None,
+    Item(usize),
+    Dropped,
+}
+
+fn nearest_item_ancestor(node: Node<'_>, by_node: &HashMap<usize, usize>) -> Ancestor {
+    let mut current = node.parent();
+    while let Some(n) = current {
+        match by_node.get(&n.id()) {
+            Some(&usize::MAX) => return Ancestor::Dropped,
+            Some(&i) => return Ancestor::Item(i),
+            None => current = n.parent(),
+        }
+    }
+    Ancestor::None
+}
+
+/// The comments and attributes directly above an item (no blank line between, not trailing
+/// another statement), and the node that wraps it (a decorated definition) or the item itself.
+fn leading_trivia<'t>(spec: &CodeLanguage, node: Node<'t>) -> (Vec<Node<'t>>, Node<'t>) {
+    let outer = match node.parent() {
+        Some(p) if spec.wrapper_kinds.contains(&p.kind()) => p,
+        _ => node,
+    };
+    let mut leading = Vec::new();
+    let mut top_row = outer.start_position().row;
+    let mut previous = outer.prev_sibling();
+    while let Some(sibling) = previous {
+        let kind = sibling.kind();
+        if !spec.comment_kinds.contains(&kind) && !spec.attribute_kinds.contains(&kind) {
+            break;
+        }
+        let end = sibling.end_position();
+        // Line comments may include their newline: the comment then ends at column 0.
+        let end_row = if end.column == 0 && end.row > sibling.start_position().row {
+            end.row - 1
+        } else {
+            end.row
+        };
+        if end_row + 1 < top_row {
+            break;
+        }
+        let before = sibling.prev_sibling();
+        if before.is_some_and(|b| b.end_position().row == sibling.start_position().row) {
+            break; // a trailing comment of the statement before
+        }
+        leading.push(sibling);
+        top_row = sibling.start_position().row;
+        previous = before;
+    }
+    leading.reverse();
+    (leading, outer)
+}
+
+/// The name an item is known by in symbols: an impl is named after its type, without
+/// generics, references or path.
+fn item_name(kind: ItemKind, raw: &str) -> String {
+    if kind != ItemKind::Impl {
+        return raw.to_string();
+    }
+    let mut name = raw.trim();
+    name = name.split('<').next().unwrap_or(name);
+    name = name.trim_start_matches('&');
+    for prefix in ["mut ", "dyn ", "impl "] {
+        name = name.trim_start().trim_start_matches(prefix);
+    }
+    if name.starts_with('\'') {
+        name = name.split_once(' ').map_or(name, |(_, rest)| rest);
+    }
+    let name = name.rsplit("::").next().unwrap_or(name).trim();
+    if name.is_empty() {
+        raw.trim().to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+impl Ctx<'_> {
+    fn chunk_kind(&self, items: &[Item<'_>], index: usize, parent: Option<usize>) -> ChunkKind {
+        match items[index].kind {
+            ItemKind::Function => match parent.map(|p| items[p].kind) {
+                Some(ItemKind::Impl | ItemKind::Trait | ItemKind::Class) => ChunkKind::Method,
+                _ => ChunkKind::Function,
+            },
+            ItemKind::Struct => ChunkKind::Struct,
+            ItemKind::Enum => ChunkKind::Enum,
+            ItemKind::Macro => ChunkKind::Macro,
+            ItemKind::Trait => ChunkKind::Trait,
+            ItemKind::Impl => ChunkKind::Impl,
+            ItemKind::Module => ChunkKind::Module,
+            ItemKind::Class => ChunkKind::Class,
+        }
+    }
+
+    /// Emits the chunks of item `index` and, for containers, of everything inside it.
+    /// `scope` holds the enclosing containers, outermost first.
+    fn emit(&self, items: &[Item<'_>], index: usize, scope: &mut Vec<usize>, out: &mut Vec<Chunk>) {
+        let item = &items[index];
+        let parent = scope.last().copied();
+        let mut symbol = self.module.to_string();
+        for &s in scope.iter() {
+            push_segment(&mut symbol, self.spec.separator, &items[s].name);
+        }
+        push_segment(&mut symbol, self.spec.separator, &item.name);
+        let context: Vec<String> = scope
+            .iter()
+            .map(|&s| self.signature(items[s].node))
+            .collect();
+        let base = Chunk {
+            id: String::new(),
+            path: self.path.to_string(),
+            lang: self.spec.name.to_string(),
+            kind: self.chunk_kind(items, index, parent),
+            symbol: Some(symbol),
+            signature: Some(self.signature(item.node)),
+            doc: self.doc(item),
+            context: (!context.is_empty()).then(|| context.join("\n")),
+            start_line: item.start_line,
+            end_line: item.end_line,
+            start_byte: self.lines.start_of(item.start_line),
+            end_byte: self.lines.end_of(item.end_line),
+            text: String::new(),
+        };
+        let budget = self.settings.max_tokens;
+        if item.kind.is_container() {
+            let outline = self.outline(items, index);
+            out.extend(split_outline(
+                Chunk {
+                    text: outline,
+                    ..base
+                },
+                budget,
+                self.counter,
+            ));
+            scope.push(index);
+            for &child in &item.children {
+                self.emit(items, child, scope, out);
+            }
+            scope.pop();
+        } else {
+            let text = self.lines.lines(item.start_line, item.end_line);
+            out.extend(split_by_lines(
+                Chunk { text, ..base },
+                self.lines,
+                budget,
+                self.counter,
+            ));
+        }
+    }
+
+    /// A container's own lines verbatim, each inner item collapsed to its signature.
+    fn outline(&self, items: &[Item<'_>], index: usize) -> String {
+        let item = &items[index];
+        let mut out: Vec<String> = Vec::new();
+        let mut line = item.start_line;
+        for &child in &item.children {
+            let child = &items[child];
+            while line < child.start_line {
+                out.push(self.lines.line(line).to_string());
+                line += 1;
+            }
+            let first_line = self.lines.line(self.lines.line_of(child.node.start_byte()));
+            let indent: String = first_line
+                .chars()
+                .take_while(|c| c.is_whitespace())
+                .collect();
+            let signature = self.signature(child.node);
+            let elided = match self.spec.doc_style {
+                DocStyle::PythonDocstring => format!("{indent}{signature} ..."),
+                DocStyle::RustComments if signature.ends_with(';') => {
+                    format!("{indent}{signature}")
+                }
+                DocStyle::RustComments => format!("{indent}{signature} {{ ... }}"),
+            };
+            out.push(elided);
+            line = line.max(child.end_line + 1);
+        }
+        while line <= item.end_line {
+            out.push(self.lines.line(line).to_string());
+            line += 1;
+        }
+        out.join("\n")
+    }
+
+    /// Module chunks for top-level lines outside every item: runs of uncovered lines, each
+    /// trimmed of blank edges.
+    fn emit_gaps(&self, items: &[Item<'_>], roots: &[usize], out: &mut Vec<Chunk>) {
+        let total = self.lines.len() as u32;
+        let mut covered = vec![false; total as usize + 2];
+        for &root in roots {
+            for line in items[root].start_line..=items[root].end_line {
+                covered[line as usize] = true;
+            }
+        }
+        let mut line = 1;
+        while line <= total {
+            if covered[line as usize] || self.lines.is_blank(line) {
+                line += 1;
+                continue;
+            }
+            let start = line;
+            let mut end = line;
+            while line <= total && !covered[line as usize] {
+                if !self.lines.is_blank(line) {
+                    end = line;
+                }
+                line += 1;
+            }
+            let base = Chunk {
+                id: String::new(),
+                path: self.path.to_string(),
+                lang: self.spec.name.to_string(),
+                kind: ChunkKind::Module,
+                symbol: (!self.module.is_empty()).then(|| self.module.to_string()),
+                signature: None,
+                doc: None,
+                context: None,
+                start_line: start,
+                end_line: end,
+                start_byte: self.lines.start_of(start),
+                end_byte: self.lines.end_of(end),
+                text: self.lines.lines(start, end),
+            };
+            out.extend(split_by_lines(
+                base,
+                self.lines,
+                self.settings.max_tokens,
+                self.counter,
+            ));
+        }
+    }
+
+    /// The item's header up to its body, whitespace collapsed; the first line for items
+    /// without a body.
+    fn signature(&self, node: Node<'_>) -> String {
+        let raw = match node.child_by_field_name("body") {
+            Some(body) => &self.text[node.start_byte()..body.start_byte()],
+            None => self.text[node.byte_range()].lines().next().unwrap_or(""),
+        };
+        let mut signature = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+        if signature.len() > MAX_SIGNATURE {
+            let mut cut = MAX_SIGNATURE;
+            while !signature.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            signature.truncate(cut);
+            signature.push('…');
+        }
+        signature
+    }
+
+    fn doc(&self, item: &Item<'_>) -> Option<String> {
+        let doc = match self.spec.doc_style {
+            DocStyle::RustComments => rust_doc(self.text, &item.leading),
+            DocStyle::PythonDocstring => python_docstring(self.text, item.node),
+        };
+        doc.filter(|d| !d.is_empty())
+    }
+}
+
+fn push_segment(symbol: &mut String, separator: &str, segment: &str) {
+    if !symbol.is_empty() {
+        symbol.push_str(separator);
+    }
+    symbol.push_str(segment);
+}
+
+/// The text of `///` and `/** */` comments among an item's leading trivia.
+fn rust_doc(text: &str, leading: &[Node<'_>]) -> Option<String> {
+    let mut lines = Vec::new();
+    for node in leading {
+        let raw = &text[node.byte_range()];
+        if let Some(rest) = raw.strip_prefix("///") {
+            if rest.starts_with('/') {
+                continue; // `////` is an ordinary comment
+            }
+            let line = rest.trim_end();
+            lines.push(line.strip_prefix(' ').unwrap_or(line).to_string());
+        } else if let Some(rest) = raw.strip_prefix("/**") {
+            let body = rest.strip_suffix("*/").unwrap_or(rest);
+            for line in body.lines() {
+                let line = line.trim();
+                let line = line.strip_prefix('*').unwrap_or(line);
+                lines.push(line.strip_prefix(' ').unwrap_or(line).to_string());
+            }
+        }
+    }
+    let doc = lines.join("\n").trim().to_string();
+    (!doc.is_empty()).then_some(doc)
+}
+
+/// The docstring of a Python function or class: a string as the first statement of its body.
+fn python_docstring(text: &str, node: Node<'_>) -> Option<String> {
+    let body = node.child_by_field_name("body")?;
+    let first = body.named_child(0)?;
+    if first.kind() != "expression_statement" {
+        return None;
+    }
+    let string = first.named_child(0)?;
+    if string.kind() != "string" {
+        return None;
+    }
+    let raw = &text[string.byte_range()];
+    let unprefixed = raw.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+    let inner = ["\"\"\"", "'''", "\"", "'"]
+        .iter()
+        .find_map(|q| unprefixed.strip_prefix(q)?.strip_suffix(q))
+        .unwrap_or(unprefixed);
+    Some(dedent(inner))
+}
+
+/// Removes the common indentation of every line but the first (PEP 257 style) and trims.
+fn dedent(text: &str) -> String {
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or("").trim();
+    let rest: Vec<&str> = lines.collect();
+    let indent = rest
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let mut out = first.to_string();
+    for line in rest {
+        out.push('\n');
+        out.push_str(line.get(indent..).unwrap_or(line.trim_start()).trim_end());
+    }
+    out.trim().to_string()
+}

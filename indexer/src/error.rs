@@ -1,0 +1,82 @@
+//! The indexer's typed errors. Each message names the thing that went wrong and, where the
+//! user can do something about it, what to do.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong while indexing or opening an index.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The path to index or search does not exist.
+    #[error("path does not exist: {}", .0.display())]
+    NotFound(PathBuf),
+    /// The path to index is a file, not a directory.
+    #[error("not a directory: {}; point quarry at the repository's root folder", .0.display())]
+    NotADirectory(PathBuf),
+    /// No index has been built for this root yet.
+    #[error("no index at {}; run `quarry index {}` first", .index_dir.display(), .root.display())]
+    NoIndex {
+        /// The repository root searched from.
+        root: PathBuf,
+        /// Where the index was expected.
+        index_dir: PathBuf,
+    },
+    /// The index exists but cannot be read as it is.
+    #[error("index at {} is corrupt ({reason}); run `quarry index` to rebuild it", .index_dir.display())]
+    Corrupt {
+        /// The index directory.
+        index_dir: PathBuf,
+        /// What was found to be wrong.
+        reason: String,
+    },
+    /// The index was written by a Quarry with another schema.
+    #[error(
+        "index at {} has schema version {found}, this quarry needs {expected}; run `quarry index` to rebuild it",
+        .index_dir.display()
+    )]
+    SchemaMismatch {
+        /// The index directory.
+        index_dir: PathBuf,
+        /// The version on disk.
+        found: u32,
+        /// The version this build writes.
+        expected: u32,
+    },
+    /// Another process holds the writer lock.
+    #[error(
+        "index at {} is being written by another quarry process{}; wait for it to finish or stop it",
+        .index_dir.display(),
+        .pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    Locked {
+        /// The index directory.
+        index_dir: PathBuf,
+        /// The holder's pid, when it wrote one.
+        pid: Option<u32>,
+    },
+    /// A file system operation failed.
+    #[error("{action} {}: {source}", .path.display())]
+    Io {
+        /// What was being done (`reading`, `creating`, ...).
+        action: &'static str,
+        /// The path it was done to.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The keyword index reported an error.
+    #[error("keyword index: {0}")]
+    Keyword(#[from] tantivy::TantivyError),
+}
+
+impl IndexError {
+    /// Wraps an I/O error with what was being done to which path.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+        let path = path.into();
+        move |source| IndexError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}

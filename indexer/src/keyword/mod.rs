@@ -1,0 +1,373 @@
+//! The keyword index: BM25 over chunks with tantivy.
+//!
+//! One document per chunk. Text fields (symbol, signature, doc, enclosing headers, path and
+//! body) go through the code-aware [`tokenizer`]; the symbol and signature weigh more than the
+//! body, so a query naming a function ranks its definition above its callers. `path`,
+//! `lang` and `kind` are also stored raw for exact deletes and filters.
+
+pub mod tokenizer;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::IndexError;
+use crate::chunk::{Chunk, ChunkKind};
+use crate::store::ChunkStore;
+use tokenizer::{CODE_TOKENIZER, analyzer};
+
+/// Memory the writer may buffer before flushing a segment, across its threads.
+const WRITER_MEMORY: usize = 96 * 1024 * 1024;
+
+/// How much each searchable field counts towards the score.
+const BOOSTS: [(FieldName, f32); 6] = [
+    (FieldName::Symbol, 3.0),
+    (FieldName::Signature, 2.0),
+    (FieldName::Path, 1.0),
+    (FieldName::Doc, 1.0),
+    (FieldName::Context, 0.5),
+    (FieldName::Body, 1.0),
+];
+
+#[derive(Clone, Copy)]
+enum FieldName {
+    Symbol,
+    Signature,
+    Path,
+    Doc,
+    Context,
+    Body,
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    id: Field,
+    path: Field,
+    path_terms: Field,
+    lang: Field,
+    kind: Field,
+    symbol: Field,
+    signature: Field,
+    doc: Field,
+    context: Field,
+    body: Field,
+    start_line: Field,
+    end_line: Field,
+    start_byte: Field,
+    end_byte: Field,
+}
+
+impl Fields {
+    fn schema() -> Schema {
+        let mut builder = Schema::builder();
+        let indexing = TextFieldIndexing::default()
+            .set_tokenizer(CODE_TOKENIZER)
+            .set_index_option(IndexRecordOption::WithFreqs);
+        let text_stored = TextOptions::default()
+            .set_indexing_options(indexing.clone())
+            .set_stored();
+        let text_only = TextOptions::default().set_indexing_options(indexing);
+        builder.add_text_field("id", STRING | STORED);
+        builder.add_text_field("path", STRING | STORED);
+        builder.add_text_field("path_terms", text_only);
+        builder.add_text_field("lang", STRING | STORED);
+        builder.add_text_field("kind", STRING | STORED);
+        builder.add_text_field("symbol", text_stored.clone());
+        builder.add_text_field("signature", text_stored.clone());
+        builder.add_text_field("doc", text_stored.clone());
+        builder.add_text_field("context", text_stored.clone());
+        builder.add_text_field("body", text_stored);
+        for name in ["start_line", "end_line", "start_byte", "end_byte"] {
+            builder.add_u64_field(name, STORED);
+        }
+        builder.build()
+    }
+
+    fn resolve(schema: &Schema) -> Result<Self, String> {
+        let get = |name: &str| {
+            schema
+                .get_field(name)
+                .map_err(|_| format!("keyword index has no `{name}` field"))
+        };
+        Ok(Fields {
+            id: get("id")?,
+            path: get("path")?,
+            path_terms: get("path_terms")?,
+            lang: get("lang")?,
+            kind: get("kind")?,
+            symbol: get("symbol")?,
+            signature: get("signature")?,
+            doc: get("doc")?,
+            context: get("context")?,
+            body: get("body")?,
+            start_line: get("start_line")?,
+            end_line: get("end_line")?,
+            start_byte: get("start_byte")?,
+            end_byte: get("end_byte")?,
+        })
+    }
+
+    fn by_name(&self, name: FieldName) -> Field {
+        match name {
+            FieldName::Symbol => self.symbol,
+            FieldName::Signature => self.signature,
+            FieldName::Path => self.path_terms,
+            FieldName::Doc => self.doc,
+            FieldName::Context => self.context,
+            FieldName::Body => self.body,
+        }
+    }
+}
+
+/// A keyword query.
+#[derive(Debug, Clone)]
+pub struct KeywordQuery<'a> {
+    /// Free text: words, identifiers, paths.
+    pub text: &'a str,
+    /// Only chunks of this language.
+    pub lang: Option<&'a str>,
+    /// At most this many hits.
+    pub limit: usize,
+}
+
+/// A chunk that matched, with its BM25 score.
+#[derive(Debug, Clone)]
+pub struct KeywordHit {
+    /// Higher is better.
+    pub score: f32,
+    /// The stored chunk.
+    pub chunk: Chunk,
+}
+
+/// The tantivy index of one Quarry index directory.
+pub struct KeywordIndex {
+    dir: PathBuf,
+    index: Index,
+    fields: Fields,
+    reader: IndexReader,
+    writer: Option<IndexWriter>,
+}
+
+impl KeywordIndex {
+    /// Opens the index in `dir`, reporting anything unreadable as [`IndexError::Corrupt`].
+    pub fn open(dir: &Path, index_dir: &Path) -> Result<Self, IndexError> {
+        let corrupt = |reason: String| IndexError::Corrupt {
+            index_dir: index_dir.to_path_buf(),
+            reason,
+        };
+        if !dir.join("meta.json").is_file() {
+            return Err(corrupt("keyword index is missing".to_string()));
+        }
+        let index = Index::open_in_dir(dir)
+            .map_err(|e| corrupt(format!("keyword index unreadable: {e}")))?;
+        let fields = Fields::resolve(&index.schema()).map_err(corrupt)?;
+        Self::from_index(dir, index, fields)
+            .map_err(|e| corrupt(format!("keyword index unreadable: {e}")))
+    }
+
+    /// Creates an empty index in `dir`, replacing whatever was there.
+    pub fn create(dir: &Path) -> Result<Self, IndexError> {
+        if dir.exists() {
+            fs::remove_dir_all(dir).map_err(IndexError::io("removing", dir))?;
+        }
+        fs::create_dir_all(dir).map_err(IndexError::io("creating", dir))?;
+        let schema = Fields::schema();
+        let fields = Fields::resolve(&schema).map_err(|reason| IndexError::Corrupt {
+            index_dir: dir.to_path_buf(),
+            reason,
+        })?;
+        let index = Index::create_in_dir(dir, schema)?;
+        Ok(Self::from_index(dir, index, fields)?)
+    }
+
+    fn from_index(dir: &Path, index: Index, fields: Fields) -> tantivy::Result<Self> {
+        index.tokenizers().register(CODE_TOKENIZER, analyzer());
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(KeywordIndex {
+            dir: dir.to_path_buf(),
+            index,
+            fields,
+            reader,
+            writer: None,
+        })
+    }
+
+    fn writer(&mut self) -> Result<&mut IndexWriter, IndexError> {
+        if self.writer.is_none() {
+            let threads = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .clamp(1, 4);
+            self.writer = Some(self.index.writer_with_num_threads(threads, WRITER_MEMORY)?);
+        }
+        self.writer.as_mut().ok_or_else(|| IndexError::Corrupt {
+            index_dir: self.dir.clone(),
+            reason: "keyword writer unavailable".to_string(),
+        })
+    }
+
+    /// The best chunks for a query by BM25, best first. A query with no searchable words
+    /// matches nothing.
+    pub fn search(&self, query: &KeywordQuery<'_>) -> Result<Vec<KeywordHit>, IndexError> {
+        let terms = query_terms(query.text);
+        if terms.is_empty() || query.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for term in &terms {
+            for (name, boost) in BOOSTS {
+                let field = self.fields.by_name(name);
+                let term_query = TermQuery::new(
+                    Term::from_field_text(field, term),
+                    IndexRecordOption::WithFreqs,
+                );
+                should.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(term_query), boost)),
+                ));
+            }
+        }
+        let matching: Box<dyn Query> = Box::new(BooleanQuery::new(should));
+        let full: Box<dyn Query> = match query.lang {
+            Some(lang) => Box::new(BooleanQuery::new(vec![
+                (Occur::Must, matching),
+                (
+                    Occur::Must,
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(self.fields.lang, lang),
+                        IndexRecordOption::Basic,
+                    )),
+                ),
+            ])),
+            None => matching,
+        };
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&full, &TopDocs::with_limit(query.limit).order_by_score())?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            hits.push(KeywordHit {
+                score,
+                chunk: self.to_chunk(&doc),
+            });
+        }
+        Ok(hits)
+    }
+
+    fn to_chunk(&self, doc: &TantivyDocument) -> Chunk {
+        let f = &self.fields;
+        let text = |field: Field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_str().map(str::to_string))
+        };
+        let number = |field: Field| doc.get_first(field).and_then(|v| v.as_u64()).unwrap_or(0);
+        Chunk {
+            id: text(f.id).unwrap_or_default(),
+            path: text(f.path).unwrap_or_default(),
+            lang: text(f.lang).unwrap_or_default(),
+            kind: text(f.kind)
+                .and_then(|k| serde_json::from_value(serde_json::Value::String(k)).ok())
+                .unwrap_or(ChunkKind::Text),
+            symbol: text(f.symbol),
+            signature: text(f.signature),
+            doc: text(f.doc),
+            context: text(f.context),
+            start_line: number(f.start_line) as u32,
+            end_line: number(f.end_line) as u32,
+            start_byte: number(f.start_byte) as usize,
+            end_byte: number(f.end_byte) as usize,
+            text: text(f.body).unwrap_or_default(),
+        }
+    }
+
+    fn to_document(&self, chunk: &Chunk) -> TantivyDocument {
+        let f = &self.fields;
+        let mut doc = TantivyDocument::default();
+        doc.add_text(f.id, &chunk.id);
+        doc.add_text(f.path, &chunk.path);
+        doc.add_text(f.path_terms, &chunk.path);
+        doc.add_text(f.lang, &chunk.lang);
+        doc.add_text(f.kind, chunk.kind.as_str());
+        for (field, value) in [
+            (f.symbol, &chunk.symbol),
+            (f.signature, &chunk.signature),
+            (f.doc, &chunk.doc),
+            (f.context, &chunk.context),
+        ] {
+            if let Some(value) = value {
+                doc.add_text(field, value);
+            }
+        }
+        doc.add_text(f.body, &chunk.text);
+        doc.add_u64(f.start_line, u64::from(chunk.start_line));
+        doc.add_u64(f.end_line, u64::from(chunk.end_line));
+        doc.add_u64(f.start_byte, chunk.start_byte as u64);
+        doc.add_u64(f.end_byte, chunk.end_byte as u64);
+        doc
+    }
+}
+
+/// The distinct analysed terms of a query, in order of first appearance.
+fn query_terms(text: &str) -> Vec<String> {
+    let mut analyzer = analyzer();
+    let mut stream = analyzer.token_stream(text);
+    let mut terms: Vec<String> = Vec::new();
+    while let Some(token) = stream.next() {
+        if !terms.contains(&token.text) {
+            terms.push(token.text.clone());
+        }
+    }
+    terms
+}
+
+impl ChunkStore for KeywordIndex {
+    fn name(&self) -> &'static str {
+        "keyword"
+    }
+
+    fn delete_paths(&mut self, paths: &[String]) -> Result<(), IndexError> {
+        let field = self.fields.path;
+        let writer = self.writer()?;
+        for path in paths {
+            writer.delete_term(Term::from_field_text(field, path));
+        }
+        Ok(())
+    }
+
+    fn add_chunks(&mut self, chunks: &[Chunk]) -> Result<(), IndexError> {
+        let docs: Vec<TantivyDocument> = chunks.iter().map(|c| self.to_document(c)).collect();
+        let writer = self.writer()?;
+        for doc in docs {
+            writer.add_document(doc)?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), IndexError> {
+        if let Some(writer) = self.writer.as_mut() {
+            writer.commit()?;
+        }
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    fn count(&mut self) -> Result<u64, IndexError> {
+        self.reader.reload()?;
+        Ok(self.reader.searcher().num_docs())
+    }
+
+    fn finish(&mut self) -> Result<(), IndexError> {
+        if let Some(writer) = self.writer.take() {
+            writer.wait_merging_threads()?;
+        }
+        Ok(())
+    }
+}

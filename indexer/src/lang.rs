@@ -1,0 +1,257 @@
+//! Languages Quarry knows, and how a path maps to one.
+//!
+//! A language with a grammar is a [`CodeLanguage`]: a tree-sitter grammar, one query file
+//! under `indexer/queries/` that captures its items, and a few facts about its syntax
+//! (comment and attribute node kinds, how a file path becomes a module path). Adding a
+//! language means adding a grammar crate, a query file and one entry in [`CODE_LANGUAGES`].
+//! Every other UTF-8 file is indexed as text in line windows, Markdown by heading.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// How a language writes the documentation of an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocStyle {
+    /// `///` and `/** */` comments before the item.
+    RustComments,
+    /// A string literal as the first statement of the body.
+    PythonDocstring,
+}
+
+/// A language chunked by tree-sitter.
+pub struct CodeLanguage {
+    /// Name used in payloads and `--lang` filters.
+    pub name: &'static str,
+    /// File extensions, without the dot.
+    pub extensions: &'static [&'static str],
+    /// The tree-sitter grammar.
+    pub grammar: fn() -> tree_sitter::Language,
+    /// The query capturing items as `@item.<kind>` with their `@name`.
+    pub query_source: &'static str,
+    /// Separator between the parts of a qualified symbol.
+    pub separator: &'static str,
+    /// Node kinds that are comments (kept with the item they precede).
+    pub comment_kinds: &'static [&'static str],
+    /// Node kinds that are attributes preceding an item (`#[derive]`).
+    pub attribute_kinds: &'static [&'static str],
+    /// Parent node kinds that belong to the item they wrap (`@decorator` + def).
+    pub wrapper_kinds: &'static [&'static str],
+    /// How docs are written.
+    pub doc_style: DocStyle,
+    /// Turns a repository-relative file path into the module path symbols start with.
+    pub module_path: fn(&str) -> String,
+    query: OnceLock<Result<tree_sitter::Query, String>>,
+}
+
+impl CodeLanguage {
+    /// The compiled item query, built once per process.
+    pub fn query(&self) -> Result<&tree_sitter::Query, String> {
+        self.query
+            .get_or_init(|| {
+                tree_sitter::Query::new(&(self.grammar)(), self.query_source)
+                    .map_err(|e| format!("{} query: {e}", self.name))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// Every language with a grammar.
+pub static CODE_LANGUAGES: [CodeLanguage; 2] = [
+    CodeLanguage {
+        name: "rust",
+        extensions: &["rs"],
+        grammar: || tree_sitter_rust::LANGUAGE.into(),
+        query_source: include_str!("../queries/rust.scm"),
+        separator: "::",
+        comment_kinds: &["line_comment", "block_comment"],
+        attribute_kinds: &["attribute_item"],
+        wrapper_kinds: &[],
+        doc_style: DocStyle::RustComments,
+        module_path: rust_module_path,
+        query: OnceLock::new(),
+    },
+    CodeLanguage {
+        name: "python",
+        extensions: &["py", "pyi"],
+        grammar: || tree_sitter_python::LANGUAGE.into(),
+        query_source: include_str!("../queries/python.scm"),
+        separator: ".",
+        comment_kinds: &["comment"],
+        attribute_kinds: &[],
+        wrapper_kinds: &["decorated_definition"],
+        doc_style: DocStyle::PythonDocstring,
+        module_path: python_module_path,
+        query: OnceLock::new(),
+    },
+];
+
+/// How a file is chunked.
+#[derive(Clone, Copy)]
+pub enum Language {
+    /// Items by tree-sitter.
+    Code(&'static CodeLanguage),
+    /// Sections by heading.
+    Markdown,
+    /// Line windows; the name is the language reported (`toml`, `yaml`, `text`, ...).
+    Text(&'static str),
+}
+
+/// Text languages without a grammar and their extensions. Anything else is `text`.
+const TEXT_LANGUAGES: [(&str, &[&str]); 15] = [
+    ("toml", &["toml"]),
+    ("yaml", &["yaml", "yml"]),
+    ("json", &["json"]),
+    ("javascript", &["js", "mjs", "cjs", "jsx"]),
+    ("typescript", &["ts", "tsx"]),
+    ("html", &["html", "htm"]),
+    ("css", &["css"]),
+    ("shell", &["sh", "bash"]),
+    ("rst", &["rst"]),
+    ("c", &["c", "h"]),
+    ("cpp", &["cc", "cpp", "hpp", "cxx"]),
+    ("go", &["go"]),
+    ("java", &["java"]),
+    ("sql", &["sql"]),
+    ("text", &[]),
+];
+
+/// Picks the language of a path from its extension.
+pub fn detect(path: &str) -> Language {
+    let ext = Path::new(path)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    if let Some(spec) = CODE_LANGUAGES
+        .iter()
+        .find(|spec| spec.extensions.contains(&ext.as_str()))
+    {
+        return Language::Code(spec);
+    }
+    if matches!(ext.as_str(), "md" | "markdown") {
+        return Language::Markdown;
+    }
+    let name = TEXT_LANGUAGES
+        .iter()
+        .find(|(_, exts)| exts.contains(&ext.as_str()))
+        .map_or("text", |(name, _)| name);
+    Language::Text(name)
+}
+
+/// The language name chunks of this path carry.
+pub fn language_name(path: &str) -> &'static str {
+    match detect(path) {
+        Language::Code(spec) => spec.name,
+        Language::Markdown => "markdown",
+        Language::Text(name) => name,
+    }
+}
+
+/// Every language name a chunk can carry: the names `--lang` accepts.
+pub fn all_language_names() -> impl Iterator<Item = &'static str> {
+    CODE_LANGUAGES
+        .iter()
+        .map(|spec| spec.name)
+        .chain(std::iter::once("markdown"))
+        .chain(TEXT_LANGUAGES.iter().map(|(name, _)| *name))
+}
+
+/// `src/store/mod.rs` → `crate::store`; `src/lib.rs` → `crate`; files outside a crate's
+/// `src/` (tests, examples, build scripts) are named by their path: `tests/api.rs` → `tests::api`.
+fn rust_module_path(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').collect();
+    let (prefix, rest): (Vec<&str>, &[&str]) = match parts.iter().rposition(|p| *p == "src") {
+        Some(i) => (vec!["crate"], &parts[i + 1..]),
+        None => {
+            // Name from the crate directory down: drop leading directories above a
+            // `tests`/`examples`/`benches` folder when there is one.
+            let start = parts
+                .iter()
+                .rposition(|p| matches!(*p, "tests" | "examples" | "benches"))
+                .unwrap_or(0);
+            (Vec::new(), &parts[start..])
+        }
+    };
+    let mut segments: Vec<String> = prefix.into_iter().map(str::to_string).collect();
+    for (i, part) in rest.iter().enumerate() {
+        let last = i + 1 == rest.len();
+        let stem = if last {
+            part.strip_suffix(".rs").unwrap_or(part)
+        } else {
+            part
+        };
+        if last && matches!(stem, "mod" | "lib" | "main") && !segments.is_empty() {
+            continue;
+        }
+        segments.push(stem.replace('-', "_"));
+    }
+    if segments.is_empty() {
+        segments.push("crate".to_string());
+    }
+    segments.join("::")
+}
+
+/// `pkg/sub/mod.py` → `pkg.sub.mod`, `pkg/__init__.py` → `pkg`. Leading source-root folders
+/// (`src/`, `lib/`, `python/`) are dropped, so a `src` layout names modules as Python does.
+/// The chunker sees paths only, so the dotted path follows folders, not `__init__.py` files.
+fn python_module_path(path: &str) -> String {
+    let mut parts: Vec<&str> = path.split('/').collect();
+    while parts.len() > 1 && matches!(parts[0], "src" | "lib" | "python" | "." | "") {
+        parts.remove(0);
+    }
+    let Some(last) = parts.pop() else {
+        return String::new();
+    };
+    let stem = last
+        .strip_suffix(".py")
+        .or_else(|| last.strip_suffix(".pyi"))
+        .unwrap_or(last);
+    if stem != "__init__" {
+        parts.push(stem);
+    }
+    parts.join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rust_module_paths() {
+        assert_eq!(rust_module_path("src/lib.rs"), "crate");
+        assert_eq!(rust_module_path("src/main.rs"), "crate");
+        assert_eq!(rust_module_path("src/config.rs"), "crate::config");
+        assert_eq!(rust_module_path("src/store/mod.rs"), "crate::store");
+        assert_eq!(rust_module_path("crates/a/src/x/y.rs"), "crate::x::y");
+        assert_eq!(rust_module_path("tests/api-e2e.rs"), "tests::api_e2e");
+        assert_eq!(rust_module_path("build.rs"), "build");
+    }
+
+    #[test]
+    fn python_module_paths() {
+        assert_eq!(python_module_path("notes/cli.py"), "notes.cli");
+        assert_eq!(python_module_path("src/notes/__init__.py"), "notes");
+        assert_eq!(python_module_path("setup.py"), "setup");
+        assert_eq!(
+            python_module_path("django/db/models/base.py"),
+            "django.db.models.base"
+        );
+    }
+
+    #[test]
+    fn queries_compile() {
+        for spec in &CODE_LANGUAGES {
+            assert!(spec.query().is_ok(), "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn detects_by_extension() {
+        assert!(matches!(detect("a/b.rs"), Language::Code(s) if s.name == "rust"));
+        assert!(matches!(detect("x.PY"), Language::Code(s) if s.name == "python"));
+        assert!(matches!(detect("README.md"), Language::Markdown));
+        assert!(matches!(detect("Cargo.toml"), Language::Text("toml")));
+        assert!(matches!(detect("LICENSE"), Language::Text("text")));
+    }
+}

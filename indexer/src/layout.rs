@@ -1,0 +1,216 @@
+//! Where an index lives on disk, and the lock that keeps it to one writer.
+//!
+//! An index for a repository root lives in one directory (`<root>/.quarry/` unless
+//! configured otherwise) holding the manifest, the crash journal, the keyword index and the
+//! writer lock. Nothing else in the repository is ever written by the indexer.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::IndexError;
+
+/// Name of the index directory inside a repository root, by default.
+pub const DEFAULT_DIR_NAME: &str = ".quarry";
+
+/// The paths that make up one index.
+#[derive(Debug, Clone)]
+pub struct IndexLayout {
+    /// The indexed repository root (canonical).
+    pub root: PathBuf,
+    /// The index directory.
+    pub dir: PathBuf,
+}
+
+impl IndexLayout {
+    /// The layout for `root`, with the index in `index_dir` or `<root>/.quarry`.
+    /// Fails when `root` does not exist or is not a directory.
+    pub fn new(root: &Path, index_dir: Option<&Path>) -> Result<Self, IndexError> {
+        let meta = fs::metadata(root).map_err(|_| IndexError::NotFound(root.to_path_buf()))?;
+        if !meta.is_dir() {
+            return Err(IndexError::NotADirectory(root.to_path_buf()));
+        }
+        let root = root
+            .canonicalize()
+            .map_err(IndexError::io("resolving", root))?;
+        let dir = match index_dir {
+            Some(dir) if dir.is_absolute() => dir.to_path_buf(),
+            Some(dir) => std::env::current_dir()
+                .map_err(IndexError::io("resolving", dir))?
+                .join(dir),
+            None => root.join(DEFAULT_DIR_NAME),
+        };
+        Ok(IndexLayout { root, dir })
+    }
+
+    /// Finds the index that covers `start`: the nearest ancestor (or `start` itself) holding
+    /// an index directory. Falls back to `start` itself when none does, so the caller's
+    /// "no index" error names the place the user pointed at.
+    pub fn discover(start: &Path) -> Result<Self, IndexError> {
+        let base = IndexLayout::new(start, None)?;
+        let mut current = Some(base.root.as_path());
+        while let Some(dir) = current {
+            if dir.join(DEFAULT_DIR_NAME).join(MANIFEST_FILE).is_file() {
+                return IndexLayout::new(dir, None);
+            }
+            current = dir.parent();
+        }
+        Ok(base)
+    }
+
+    /// The manifest: what was indexed, from which version of each file.
+    pub fn manifest(&self) -> PathBuf {
+        self.dir.join(MANIFEST_FILE)
+    }
+
+    /// The journal of a sync in flight; present only while one runs or after a crash.
+    pub fn journal(&self) -> PathBuf {
+        self.dir.join("journal.json")
+    }
+
+    /// The tantivy keyword index directory.
+    pub fn keyword_dir(&self) -> PathBuf {
+        self.dir.join("keyword")
+    }
+
+    /// The writer lock file.
+    pub fn lock_file(&self) -> PathBuf {
+        self.dir.join("lock")
+    }
+
+    /// A one-line file holding the schema version, so readers can check it without parsing
+    /// the manifest.
+    pub fn version_file(&self) -> PathBuf {
+        self.dir.join("VERSION")
+    }
+
+    /// Fails with [`IndexError::NoIndex`] when no index exists here, or
+    /// [`IndexError::SchemaMismatch`] when it was written with another schema.
+    pub fn check_readable(&self) -> Result<(), IndexError> {
+        if !self.exists() {
+            return Err(IndexError::NoIndex {
+                root: self.root.clone(),
+                index_dir: self.dir.clone(),
+            });
+        }
+        let found = fs::read_to_string(self.version_file())
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .unwrap_or(0);
+        if found != crate::manifest::SCHEMA_VERSION {
+            return Err(IndexError::SchemaMismatch {
+                index_dir: self.dir.clone(),
+                found,
+                expected: crate::manifest::SCHEMA_VERSION,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether an index has been written here.
+    pub fn exists(&self) -> bool {
+        self.manifest().is_file()
+    }
+
+    /// Bytes used by the index directory.
+    pub fn size_on_disk(&self) -> u64 {
+        fn walk(path: &Path) -> u64 {
+            let Ok(entries) = fs::read_dir(path) else {
+                return 0;
+            };
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => walk(&e.path()),
+                    Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+                    Err(_) => 0,
+                })
+                .sum()
+        }
+        walk(&self.dir)
+    }
+
+    /// Whether a writer holds the lock right now.
+    pub fn is_locked(&self) -> bool {
+        let Ok(file) = File::open(self.lock_file()) else {
+            return false;
+        };
+        match file.try_lock_shared() {
+            Ok(()) => {
+                let _ = file.unlock();
+                false
+            }
+            Err(_) => true,
+        }
+    }
+}
+
+const MANIFEST_FILE: &str = "manifest.json";
+
+/// The exclusive right to write an index, held until dropped. The holder's pid is written
+/// into the lock file so a second writer can say who holds it.
+#[derive(Debug)]
+pub struct WriterLock {
+    file: File,
+}
+
+impl WriterLock {
+    /// Takes the lock without waiting; fails with [`IndexError::Locked`] when another
+    /// process holds it. The OS releases it if the holder dies, so a crash never leaves a
+    /// stale lock.
+    pub fn acquire(layout: &IndexLayout) -> Result<Self, IndexError> {
+        fs::create_dir_all(&layout.dir).map_err(IndexError::io("creating", &layout.dir))?;
+        let path = layout.lock_file();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(IndexError::io("opening", &path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(IndexError::Locked {
+                    index_dir: layout.dir.clone(),
+                    pid: holder.trim().parse().ok(),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(IndexError::io("locking", &path)(e)),
+        }
+        let pid = std::process::id().to_string();
+        let written = file
+            .set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(pid.as_bytes()));
+        written.map_err(IndexError::io("writing", &path))?;
+        Ok(WriterLock { file })
+    }
+}
+
+impl Drop for WriterLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+/// Writes `bytes` to `path` so that readers see the old or the new content, never a mix:
+/// a temporary file beside it is written, flushed to disk and renamed over it.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
+    let tmp = path.with_extension("tmp");
+    let result = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Some(parent) = path.parent()
+            && let Ok(dir) = File::open(parent)
+        {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    })();
+    result.map_err(IndexError::io("writing", path))
+}

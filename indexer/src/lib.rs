@@ -1,0 +1,31 @@
+//! Quarry's indexer: from a repository on disk to an index that stays in step with it.
+//!
+//! The pipeline, in the order data flows:
+//!
+//! - [`walk`] finds the files worth indexing (honouring `.gitignore`, skipping binaries,
+//!   secrets and oversized files, with a reason for each skip);
+//! - [`chunk`] cuts each file into chunks: functions, methods, classes and impls by
+//!   tree-sitter for languages in [`lang`], headings or line windows for other text;
+//! - [`store`] is the seam every index backend plugs into, [`keyword`] the tantivy one;
+//! - [`manifest`] remembers what was indexed from which file version, and [`sync`] uses it
+//!   to re-index only what changed, in an order that survives a crash at any point.
+//!
+//! The crate never prints and never exits: it returns [`IndexError`]s and reports progress
+//! through a callback, and the binary decides how to show both.
+
+pub mod chunk;
+pub mod error;
+pub mod keyword;
+pub mod lang;
+pub mod layout;
+pub mod manifest;
+pub mod store;
+pub mod sync;
+pub mod tokens;
+pub mod walk;
+
+mod failpoint;
+
+pub use chunk::{Chunk, ChunkKind, ChunkSettings};
+pub use error::IndexError;
+pub use layout::IndexLayout;

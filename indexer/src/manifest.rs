@@ -1,0 +1,201 @@
+//! The manifest: what the index holds, from which version of each file.
+//!
+//! Per indexed file it records size, modification time, blake3 hash and the ids of its
+//! chunks; per skipped file the reason (so unchanged skipped files are not read again); and
+//! the schema version and settings the index was built with. It is rewritten atomically
+//! after the stores commit, so it never claims more than the stores hold.
+//!
+//! The [`Journal`] lists the paths a sync is about to touch. It is written before the first
+//! store write and removed after the last manifest write, so after a crash the next sync
+//! knows which paths may have store entries the manifest does not mention.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::IndexError;
+use crate::chunk::ChunkSettings;
+use crate::layout::write_atomically;
+use crate::walk::{SkipReason, WalkSettings};
+
+/// Version of everything on disk: manifest, keyword schema, tokenizer and chunker output.
+/// Bump it when any of them changes shape; an index of another version is rebuilt.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Settings an index is built with. Chunk settings change what is stored, so a change
+/// rebuilds; walk settings only change which files are taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct IndexSettings {
+    /// How files are cut into chunks.
+    pub chunk: ChunkSettings,
+    /// Which files are indexed.
+    pub walk: WalkSettings,
+}
+
+/// One indexed file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Size in bytes when indexed.
+    pub size: u64,
+    /// Modification time when indexed, ns since the epoch.
+    pub mtime_ns: u64,
+    /// blake3 of the content, hex.
+    pub hash: String,
+    /// Language name.
+    pub lang: String,
+    /// Ids of the file's chunks.
+    pub chunks: Vec<String>,
+}
+
+/// One file skipped for its content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedEntry {
+    /// Size in bytes when examined.
+    pub size: u64,
+    /// Modification time when examined.
+    pub mtime_ns: u64,
+    /// Why it was skipped.
+    pub reason: SkipReason,
+}
+
+/// Figures of the last sync, kept for `quarry status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStats {
+    /// When it finished, seconds since the epoch.
+    pub finished_at: u64,
+    /// Wall time in milliseconds.
+    pub elapsed_ms: u64,
+    /// Files read and chunked.
+    pub files_indexed: usize,
+    /// Files removed from the index.
+    pub files_removed: usize,
+    /// Chunks written.
+    pub chunks_written: usize,
+    /// Files skipped, by reason.
+    pub skipped: BTreeMap<SkipReason, usize>,
+}
+
+/// What the index holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`SCHEMA_VERSION`] of the writer.
+    pub schema_version: u32,
+    /// Settings the index was built with.
+    pub settings: IndexSettings,
+    /// When the index was first built, seconds since the epoch.
+    pub created_at: u64,
+    /// When the last sync started scanning, ns since the epoch. A file modified within two
+    /// seconds of it may have changed without its mtime moving, so it is hashed again.
+    pub scan_started_ns: u64,
+    /// Indexed files by relative path.
+    pub files: BTreeMap<String, FileEntry>,
+    /// Files skipped for their content, by relative path.
+    pub skipped: BTreeMap<String, SkippedEntry>,
+    /// Figures of the last sync.
+    pub last_run: Option<RunStats>,
+}
+
+/// How close to the last scan an mtime must be for the file to be re-hashed regardless.
+const RACY_WINDOW_NS: u64 = 2_000_000_000;
+
+impl Manifest {
+    /// An empty manifest for a new index.
+    pub fn new(settings: IndexSettings, now_secs: u64) -> Self {
+        Manifest {
+            schema_version: SCHEMA_VERSION,
+            settings,
+            created_at: now_secs,
+            scan_started_ns: 0,
+            files: BTreeMap::new(),
+            skipped: BTreeMap::new(),
+            last_run: None,
+        }
+    }
+
+    /// Reads the manifest; `Ok(None)` when there is none, [`IndexError::Corrupt`] when it
+    /// cannot be parsed.
+    pub fn load(path: &Path) -> Result<Option<Self>, IndexError> {
+        let bytes = match fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(IndexError::io("reading", path)(e)),
+        };
+        let index_dir = path.parent().unwrap_or(path).to_path_buf();
+        let version: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| IndexError::Corrupt {
+                index_dir: index_dir.clone(),
+                reason: format!("manifest is not valid JSON: {e}"),
+            })?;
+        let found = version.get("schema_version").and_then(|v| v.as_u64());
+        if found != Some(u64::from(SCHEMA_VERSION)) {
+            return Err(IndexError::SchemaMismatch {
+                index_dir,
+                found: found.unwrap_or(0) as u32,
+                expected: SCHEMA_VERSION,
+            });
+        }
+        serde_json::from_value(version)
+            .map(Some)
+            .map_err(|e| IndexError::Corrupt {
+                index_dir,
+                reason: format!("manifest does not match the schema: {e}"),
+            })
+    }
+
+    /// Writes the manifest atomically.
+    pub fn save(&self, path: &Path) -> Result<(), IndexError> {
+        let bytes = serde_json::to_vec(self).map_err(|e| IndexError::Corrupt {
+            index_dir: path.to_path_buf(),
+            reason: format!("manifest could not be serialised: {e}"),
+        })?;
+        write_atomically(path, &bytes)
+    }
+
+    /// Total chunks over all files.
+    pub fn chunk_count(&self) -> usize {
+        self.files.values().map(|f| f.chunks.len()).sum()
+    }
+
+    /// Whether a file with this size and mtime can be trusted unchanged without reading it.
+    pub fn is_fresh(&self, size: u64, mtime_ns: u64, entry_size: u64, entry_mtime: u64) -> bool {
+        size == entry_size
+            && mtime_ns == entry_mtime
+            && mtime_ns.saturating_add(RACY_WINDOW_NS) < self.scan_started_ns
+    }
+}
+
+/// The paths a sync in flight may have written to the stores.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journal {
+    /// Relative paths whose store entries may change.
+    pub paths: Vec<String>,
+}
+
+impl Journal {
+    /// Reads the journal; `None` when there is none or it is unreadable (a journal cut short
+    /// by a crash before it was complete means no store write happened after it).
+    pub fn load(path: &Path) -> Option<Self> {
+        let bytes = fs::read(path).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Writes the journal atomically and durably.
+    pub fn save(&self, path: &Path) -> Result<(), IndexError> {
+        let bytes = serde_json::to_vec(self).map_err(|e| IndexError::Corrupt {
+            index_dir: path.to_path_buf(),
+            reason: format!("journal could not be serialised: {e}"),
+        })?;
+        write_atomically(path, &bytes)
+    }
+
+    /// Removes the journal: the sync it described is complete.
+    pub fn clear(path: &Path) -> Result<(), IndexError> {
+        match fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(IndexError::io("removing", path)(e)),
+        }
+    }
+}
