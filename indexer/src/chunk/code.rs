@@ -224,18 +224,11 @@ fn leading_trivia<'t>(spec: &CodeLanguage, node: Node<'t>) -> (Vec<Node<'t>>, No
         if !spec.comment_kinds.contains(&kind) && !spec.attribute_kinds.contains(&kind) {
             break;
         }
-        let end = sibling.end_position();
-        // Line comments may include their newline: the comment then ends at column 0.
-        let end_row = if end.column == 0 && end.row > sibling.start_position().row {
-            end.row - 1
-        } else {
-            end.row
-        };
-        if end_row + 1 < top_row {
+        if last_row(sibling) + 1 < top_row {
             break;
         }
         let before = sibling.prev_sibling();
-        if before.is_some_and(|b| b.end_position().row == sibling.start_position().row) {
+        if before.is_some_and(|b| last_row(b) == sibling.start_position().row) {
             break; // a trailing comment of the statement before
         }
         leading.push(sibling);
@@ -244,6 +237,17 @@ fn leading_trivia<'t>(spec: &CodeLanguage, node: Node<'t>) -> (Vec<Node<'t>>, No
     }
     leading.reverse();
     (leading, outer)
+}
+
+/// The last row holding text of a node. Line comments include their newline, so they end
+/// at column 0 of the next row.
+fn last_row(node: Node<'_>) -> usize {
+    let end = node.end_position();
+    if end.column == 0 && end.row > node.start_position().row {
+        end.row - 1
+    } else {
+        end.row
+    }
 }
 
 /// The name an item is known by in symbols: an impl is named after its type, without

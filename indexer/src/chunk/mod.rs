@@ -230,3 +230,6 @@ impl<'a> LineIndex<'a> {
         self.line(line).trim().is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests;
