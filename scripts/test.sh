@@ -1,19 +1,43 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: the fixture repositories' own suites, then Quarry's unit and
 # end-to-end tests against the release build (the e2e tests drive target/release/quarry).
+# Ends with one line totalling every suite: "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh --test
 
-echo "== fixture: rust-shop (cargo test)"
-(cd fixtures/rust-shop && cargo test --quiet 2>&1 | tail -n 3)
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+failed=0
 
-echo "== fixture: py-notes (pytest)"
-(cd fixtures/py-notes && python3 -m pytest -q -p no:cacheprovider 2>&1 | tail -n 1)
+# run NAME CMD...: runs a suite, keeps its output for the totals, remembers a failure.
+run() {
+  local name="$1"; shift
+  echo "== $name"
+  set +e
+  "$@" 2>&1 | tee -a "$log"
+  local status=${PIPESTATUS[0]}
+  set -e
+  if [ "$status" -ne 0 ]; then
+    echo "== $name FAILED (exit $status)"
+    failed=1
+  fi
+}
 
-echo "== quarry: build"
-cargo build --release --workspace --locked
+run "fixture rust-shop: cargo test" bash -c 'cd fixtures/rust-shop && cargo test --quiet'
+run "fixture py-notes: pytest" bash -c 'cd fixtures/py-notes && python3 -m pytest -q -p no:cacheprovider'
+run "quarry: build" cargo build --release --workspace --locked
+run "quarry: tests" cargo test --release --workspace --locked
 
-echo "== quarry: tests"
-cargo test --release --workspace --locked
+# Sum cargo's "test result: ok. N passed; M failed" lines and pytest's "N passed in 0.1s".
+awk '
+  /^test result:/ || / in [0-9.]+s( =+)?$/ {
+    for (i = 2; i <= NF; i++) {
+      if ($(i) ~ /^passed/) p += $(i-1)
+      if ($(i) ~ /^failed/) f += $(i-1)
+    }
+  }
+  END { printf "tests: %d passed, %d failed\n", p, f }
+' "$log"
+exit "$failed"

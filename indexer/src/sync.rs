@@ -176,8 +176,8 @@ pub fn sync(
     };
 
     let journal = Journal::load(&layout.journal());
-    let mut store: KeywordIndex = if rebuild_reason.is_some() || !existing {
-        KeywordIndex::create(&layout.keyword_dir())?
+    let mut store = if rebuild_reason.is_some() || !existing {
+        None
     } else {
         match KeywordIndex::open(&layout.keyword_dir(), &layout.dir) {
             Ok(mut store) => {
@@ -187,44 +187,49 @@ pub fn sync(
                     rebuild_reason = Some(format!(
                         "keyword index holds {count} chunks where the manifest lists {expected}"
                     ));
-                    manifest = Manifest::new(settings, now_secs());
-                    KeywordIndex::create(&layout.keyword_dir())?
+                    None
                 } else {
-                    store
+                    Some(store)
                 }
             }
             Err(IndexError::Corrupt { reason, .. }) => {
                 rebuild_reason = Some(reason);
-                manifest = Manifest::new(settings, now_secs());
-                KeywordIndex::create(&layout.keyword_dir())?
+                None
             }
             Err(other) => return Err(other),
         }
     };
     if let Some(reason) = &rebuild_reason {
-        if existing || !matches!(Manifest::load(&layout.manifest()), Ok(None)) {
+        if existing || layout.manifest().exists() {
             on_event(SyncEvent::Rebuilding {
                 reason: reason.clone(),
             });
         }
         report.rebuilt = Some(reason.clone());
     }
+    let mut store = match store.take() {
+        Some(store) => store,
+        None => {
+            // The manifest goes first: a crash after it leaves stores the next run sees as
+            // unlisted (and rebuilds), never a manifest vouching for a wiped store.
+            manifest = Manifest::new(settings, now_secs());
+            remove_if_present(&layout.manifest())?;
+            Journal::clear(&layout.journal())?;
+            KeywordIndex::create(&layout.keyword_dir())?
+        }
+    };
 
-    // Paths an interrupted sync may have written that the manifest does not vouch for.
-    let mut orphans: BTreeSet<String> = BTreeSet::new();
+    // Paths an interrupted sync may have half-written: each is re-read and replaced (or
+    // deleted) whatever the manifest says, since the stores may hold a version of it the
+    // manifest does not describe.
+    let mut forced: BTreeSet<String> = BTreeSet::new();
     if let Some(journal) = &journal {
         report.repaired = true;
         on_event(SyncEvent::Repairing {
             paths: journal.paths.len(),
         });
         if rebuild_reason.is_none() {
-            orphans.extend(
-                journal
-                    .paths
-                    .iter()
-                    .filter(|p| !manifest.files.contains_key(*p))
-                    .cloned(),
-            );
+            forced.extend(journal.paths.iter().cloned());
         }
     }
     let version = SCHEMA_VERSION.to_string();
@@ -246,6 +251,10 @@ pub fn sync(
     let mut to_read: Vec<&Candidate> = Vec::new();
     for candidate in &outcome.files {
         seen.insert(candidate.rel_path.as_str());
+        if forced.contains(&candidate.rel_path) {
+            to_read.push(candidate);
+            continue;
+        }
         if let Some(entry) = manifest.files.get(&candidate.rel_path)
             && manifest.is_fresh(
                 candidate.size,
@@ -284,9 +293,9 @@ pub fn sync(
     // Journal everything that may change before the first store write.
     let mut deletes: Vec<String> = vanished.clone();
     deletes.extend(
-        orphans
+        forced
             .iter()
-            .filter(|p| !seen.contains(p.as_str()))
+            .filter(|p| !seen.contains(p.as_str()) && !manifest.files.contains_key(*p))
             .cloned(),
     );
     let writes_pending = !to_read.is_empty() || !deletes.is_empty();
@@ -318,7 +327,10 @@ pub fn sync(
         let results: Vec<(&Candidate, FileResult)> = batch
             .par_iter()
             .map(|candidate| {
-                let previous = manifest.files.get(&candidate.rel_path);
+                let previous = manifest
+                    .files
+                    .get(&candidate.rel_path)
+                    .filter(|_| !forced.contains(&candidate.rel_path));
                 (
                     *candidate,
                     read_file(candidate, previous, &settings, &counter),
@@ -347,7 +359,7 @@ pub fn sync(
                             reason,
                         },
                     );
-                    if manifest.files.remove(path).is_some() || orphans.contains(path) {
+                    if manifest.files.remove(path).is_some() || forced.contains(path) {
                         replaced.push(path.clone());
                         report.files_removed += 1;
                     }
@@ -454,6 +466,14 @@ fn read_file(
             chunks: chunks.iter().map(|c| c.id.clone()).collect(),
         },
         chunks,
+    }
+}
+
+fn remove_if_present(path: &std::path::Path) -> Result<(), IndexError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(IndexError::io("removing", path)(e)),
     }
 }
 

@@ -1,1 +1,204 @@
-//! x
+//! The harness for Quarry's end-to-end tests: find the built `quarry` binary, copy a fixture
+//! repository into a temporary directory, run commands against it and read their output.
+//!
+//! The tests drive the release binary (`cargo build --release` first; `scripts/test.sh` does),
+//! or the binary named by `QUARRY_BIN`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The `quarry` binary under test.
+pub fn quarry_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("QUARRY_BIN") {
+        return PathBuf::from(bin);
+    }
+    // This test executable lives in <target>/<profile>/deps/; the binary one level up.
+    let exe = std::env::current_exe().expect("current test executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable inside a cargo target directory");
+    let bin = profile_dir.join("quarry");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build --release -p quarry-cli` before the e2e tests",
+        bin.display()
+    );
+    bin
+}
+
+/// The repository's `fixtures/` folder.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .join("fixtures")
+}
+
+/// A scratch repository in a temporary directory.
+pub struct Repo {
+    dir: TempDir,
+}
+
+impl Repo {
+    /// An empty repository.
+    pub fn empty() -> Self {
+        Repo {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// A copy of `fixtures/<name>` without build outputs.
+    pub fn fixture(name: &str) -> Self {
+        let repo = Repo::empty();
+        copy_tree(&fixtures_dir().join(name), repo.path());
+        repo
+    }
+
+    /// The repository root.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file, creating folders.
+    pub fn write(&self, relative: &str, content: impl AsRef<[u8]>) {
+        let path = self.path().join(relative);
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs::write(path, content).expect("write");
+    }
+
+    /// Reads a file as text.
+    pub fn read(&self, relative: &str) -> String {
+        fs::read_to_string(self.path().join(relative)).expect("read")
+    }
+
+    /// Removes a file.
+    pub fn remove(&self, relative: &str) {
+        fs::remove_file(self.path().join(relative)).expect("remove");
+    }
+
+    /// Runs `quarry ARGS` with the repository as working directory.
+    pub fn quarry(&self, args: &[&str]) -> Run {
+        self.quarry_env(args, &[])
+    }
+
+    /// Like [`Repo::quarry`] with extra environment variables.
+    pub fn quarry_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = Command::new(quarry_bin());
+        command.args(args).current_dir(self.path());
+        command
+            .env_remove("QUARRY_INDEX_DIR")
+            .env_remove("QUARRY_FAILPOINT");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        Run {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            output: command.output().expect("run quarry"),
+        }
+    }
+
+    /// `quarry index` that must succeed; returns its summary line.
+    pub fn index(&self) -> String {
+        self.quarry(&["index"]).success().stdout()
+    }
+
+    /// `quarry search QUERY --json ARGS` that must succeed; returns the hits.
+    pub fn search(&self, query: &str, args: &[&str]) -> Vec<Value> {
+        let mut all = vec!["search", query, "--json"];
+        all.extend_from_slice(args);
+        let run = self.quarry(&all).success();
+        match serde_json::from_str(&run.stdout()) {
+            Ok(Value::Array(hits)) => hits,
+            other => panic!("search --json did not print an array: {other:?}"),
+        }
+    }
+}
+
+/// The outcome of one `quarry` run.
+pub struct Run {
+    args: Vec<String>,
+    /// The raw output.
+    pub output: Output,
+}
+
+impl Run {
+    /// Standard output as text.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    /// Standard error as text.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// Asserts the run exited 0.
+    pub fn success(self) -> Self {
+        assert!(
+            self.output.status.success(),
+            "quarry {:?} failed with {}\nstdout: {}\nstderr: {}",
+            self.args,
+            self.output.status,
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+
+    /// Asserts the run failed with exactly one `error: ...` line on stderr, and returns it.
+    pub fn one_line_error(self) -> String {
+        assert!(
+            !self.output.status.success(),
+            "quarry {:?} should have failed; stdout: {}",
+            self.args,
+            self.stdout()
+        );
+        let stderr = self.stderr();
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "expected one error line, got: {stderr}");
+        assert!(
+            lines[0].starts_with("error: "),
+            "not an error line: {stderr}"
+        );
+        lines[0].to_string()
+    }
+}
+
+/// Paths of hits, in order.
+pub fn paths(hits: &[Value]) -> Vec<String> {
+    hits.iter()
+        .map(|h| h["path"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Whether any hit's text contains `needle`.
+pub fn any_text_contains(hits: &[Value], needle: &str) -> bool {
+    hits.iter()
+        .any(|h| h["text"].as_str().is_some_and(|t| t.contains(needle)))
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for entry in fs::read_dir(from).expect("read fixture dir") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name();
+        if matches!(
+            name.to_str(),
+            Some("target" | "__pycache__" | ".quarry" | ".pytest_cache")
+        ) {
+            continue;
+        }
+        let source = entry.path();
+        let dest = to.join(&name);
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&source, &dest);
+        } else {
+            fs::copy(&source, &dest).expect("copy");
+        }
+    }
+}

@@ -101,10 +101,10 @@ fn summary(layout: &IndexLayout, report: &SyncReport) -> String {
         format!("index of {root} is up to date: {totals} (checked in {elapsed})")
     } else {
         format!(
-            "indexed {root}: {totals} ({} files indexed, {} removed, {} chunks written) in {elapsed}",
-            format::count(report.files_indexed),
+            "indexed {root}: {totals} ({} indexed, {} removed, {} written) in {elapsed}",
+            plural(report.files_indexed, "file"),
             format::count(report.files_removed),
-            format::count(report.chunks_written),
+            plural(report.chunks_written, "chunk"),
         )
     };
     let skipped: usize = report.skipped.values().sum();
@@ -115,10 +115,16 @@ fn summary(layout: &IndexLayout, report: &SyncReport) -> String {
             .map(|(reason, n)| format!("{reason} {n}"))
             .collect();
         line.push_str(&format!(
-            "; skipped {} files ({})",
-            format::count(skipped),
+            "; skipped {} ({})",
+            plural(skipped, "file"),
             reasons.join(", ")
         ));
     }
     line
+}
+
+/// `1 file`, `3 files`.
+fn plural(n: usize, noun: &str) -> String {
+    let s = if n == 1 { "" } else { "s" };
+    format!("{} {noun}{s}", format::count(n))
 }

@@ -42,8 +42,10 @@ fn assert_invariants(text: &str, chunks: &[Chunk]) {
         assert!(ids.insert(c.id.clone()), "duplicate id {}", c.id);
         assert_eq!(c.id.len(), 32);
         assert!(c.start_byte < c.end_byte && c.end_byte <= text.len());
-        let outline = matches!(c.kind, ChunkKind::Impl | ChunkKind::Trait | ChunkKind::Class)
-            || (c.kind == ChunkKind::Module && c.signature.is_some());
+        let outline = matches!(
+            c.kind,
+            ChunkKind::Impl | ChunkKind::Trait | ChunkKind::Class
+        ) || (c.kind == ChunkKind::Module && c.signature.is_some());
         if !outline {
             let expected: Vec<&str> = lines[c.start_line as usize - 1..c.end_line as usize]
                 .iter()
@@ -121,17 +123,32 @@ fn rust_items_symbols_and_kinds() {
         Some("pub fn load(path: &Path) -> Result<Config, String>")
     );
     assert_eq!(load.context.as_deref(), Some("impl Config"));
-    assert!(load.text.starts_with("    /// Reads the config"), "doc comment kept");
+    assert!(
+        load.text.starts_with("    /// Reads the config"),
+        "doc comment kept"
+    );
     // A function nested in a function body stays part of it.
     assert!(load.text.contains("fn helper"));
-    assert!(!out.iter().any(|c| c.symbol.as_deref().is_some_and(|s| s.ends_with("helper"))));
+    assert!(
+        !out.iter()
+            .any(|c| c.symbol.as_deref().is_some_and(|s| s.ends_with("helper")))
+    );
 
     let reload = find(&out, "crate::config::Config::reload");
-    assert_eq!(reload.signature.as_deref(), Some("pub async fn reload(&mut self)"));
+    assert_eq!(
+        reload.signature.as_deref(),
+        Some("pub async fn reload(&mut self)")
+    );
 
     let config = find(&out, "crate::config::Config");
-    assert!(out.iter().any(|c| c.kind == ChunkKind::Struct && c.text.contains("#[derive")));
-    assert!(config.start_line <= 7, "attributes and docs belong to the struct");
+    assert!(
+        out.iter()
+            .any(|c| c.kind == ChunkKind::Struct && c.text.contains("#[derive"))
+    );
+    assert!(
+        config.start_line <= 7,
+        "attributes and docs belong to the struct"
+    );
 }
 
 #[test]
@@ -139,19 +156,39 @@ fn rust_generic_impls_traits_and_macros() {
     let out = chunks("src/config.rs", RUST);
     let from = find(&out, "crate::config::Wrapper::from");
     assert_eq!(from.kind, ChunkKind::Method);
-    assert_eq!(from.context.as_deref(), Some("impl<T: Clone> From<T> for Wrapper<T>"));
+    assert_eq!(
+        from.context.as_deref(),
+        Some("impl<T: Clone> From<T> for Wrapper<T>")
+    );
     let impl_chunk = out
         .iter()
-        .find(|c| c.kind == ChunkKind::Impl && c.symbol.as_deref() == Some("crate::config::Wrapper"))
+        .find(|c| {
+            c.kind == ChunkKind::Impl && c.symbol.as_deref() == Some("crate::config::Wrapper")
+        })
         .expect("impl outline");
-    assert!(impl_chunk.text.contains("fn from(value: T) -> Self { ... }"));
+    assert!(
+        impl_chunk
+            .text
+            .contains("fn from(value: T) -> Self { ... }")
+    );
 
     let contains = find(&out, "crate::config::Store::contains");
     assert_eq!(contains.kind, ChunkKind::Method);
     assert_eq!(contains.doc.as_deref(), Some("Has the key?"));
-    let store = out.iter().find(|c| c.kind == ChunkKind::Trait).expect("trait");
-    assert!(store.text.contains("fn get(&self, key: &str) -> Option<String>;"));
-    assert!(store.text.contains("fn contains(&self, key: &str) -> bool { ... }"));
+    let store = out
+        .iter()
+        .find(|c| c.kind == ChunkKind::Trait)
+        .expect("trait");
+    assert!(
+        store
+            .text
+            .contains("fn get(&self, key: &str) -> Option<String>;")
+    );
+    assert!(
+        store
+            .text
+            .contains("fn contains(&self, key: &str) -> bool { ... }")
+    );
 
     let square = find(&out, "crate::config::square");
     assert_eq!(square.kind, ChunkKind::Macro);
@@ -168,9 +205,17 @@ fn rust_code_outside_items_becomes_module_chunks() {
         .iter()
         .filter(|c| c.kind == ChunkKind::Module && c.signature.is_none())
         .collect();
-    assert!(module.iter().any(|c| c.text.contains("use std::path::Path;")));
+    assert!(
+        module
+            .iter()
+            .any(|c| c.text.contains("use std::path::Path;"))
+    );
     assert!(module.iter().any(|c| c.text.contains("const DEFAULT_PORT")));
-    assert!(module.iter().all(|c| c.symbol.as_deref() == Some("crate::config")));
+    assert!(
+        module
+            .iter()
+            .all(|c| c.symbol.as_deref() == Some("crate::config"))
+    );
 }
 
 const PYTHON: &str = r#""""Note storage."""
@@ -221,7 +266,11 @@ fn python_classes_methods_and_decorators() {
     let out = chunks("notes/storage.py", PYTHON);
     let count = find(&out, "notes.storage.Store.count");
     assert_eq!(count.kind, ChunkKind::Method);
-    assert!(count.text.starts_with("    @property\n    @decorator"), "{}", count.text);
+    assert!(
+        count.text.starts_with("    @property\n    @decorator"),
+        "{}",
+        count.text
+    );
     assert_eq!(count.doc.as_deref(), Some("How many notes."));
     assert_eq!(count.signature.as_deref(), Some("def count(self):"));
     assert_eq!(count.context.as_deref(), Some("class Store(Base):"));
@@ -232,15 +281,31 @@ fn python_classes_methods_and_decorators() {
     assert!(store.text.contains("version = 2"));
     assert!(store.text.contains("def __init__(self, path): ..."));
     assert!(store.text.contains("async def save(self, note): ..."));
-    assert!(!store.text.contains("self.path = Path(path)"), "outline elides bodies");
+    assert!(
+        !store.text.contains("self.path = Path(path)"),
+        "outline elides bodies"
+    );
 
     let save = find(&out, "notes.storage.Store.save");
-    assert!(save.signature.as_deref().is_some_and(|s| s.starts_with("async def save")));
-    assert!(save.text.contains("class Inner"), "classes inside functions stay inside");
-    assert!(!out.iter().any(|c| c.symbol.as_deref().is_some_and(|s| s.ends_with("Inner"))));
+    assert!(
+        save.signature
+            .as_deref()
+            .is_some_and(|s| s.starts_with("async def save"))
+    );
+    assert!(
+        save.text.contains("class Inner"),
+        "classes inside functions stay inside"
+    );
+    assert!(
+        !out.iter()
+            .any(|c| c.symbol.as_deref().is_some_and(|s| s.ends_with("Inner")))
+    );
 
     let describe = find(&out, "notes.storage.Store.Meta.describe");
-    assert_eq!(describe.context.as_deref(), Some("class Store(Base):\nclass Meta:"));
+    assert_eq!(
+        describe.context.as_deref(),
+        Some("class Store(Base):\nclass Meta:")
+    );
     find(&out, "notes.storage.Store.Meta");
 }
 
@@ -250,14 +315,20 @@ fn python_nested_functions_and_main_block() {
     let decorator = find(&out, "notes.storage.decorator");
     assert_eq!(decorator.kind, ChunkKind::Function);
     assert!(decorator.text.contains("def wrapper"));
-    assert!(!out.iter().any(|c| c.symbol.as_deref().is_some_and(|s| s.ends_with("wrapper"))));
+    assert!(
+        !out.iter()
+            .any(|c| c.symbol.as_deref().is_some_and(|s| s.ends_with("wrapper")))
+    );
 
     let main = out
         .iter()
         .find(|c| c.kind == ChunkKind::Module && c.text.contains("__main__"))
         .expect("main block is a module chunk");
     assert!(main.text.contains("Store(DEFAULT).save"));
-    assert!(out.iter().any(|c| c.kind == ChunkKind::Module && c.text.contains("import json")));
+    assert!(
+        out.iter()
+            .any(|c| c.kind == ChunkKind::Module && c.text.contains("import json"))
+    );
 }
 
 #[test]
@@ -281,7 +352,10 @@ fn crlf_tabs_and_empty_files() {
     let one = find(&out, "crate::one");
     assert_eq!((one.start_line, one.end_line), (1, 3));
     assert_eq!(one.text, "fn one() {\n\tlet x = 1;\n}");
-    assert_eq!(&crlf[one.start_byte..one.end_byte], "fn one() {\r\n\tlet x = 1;\r\n}\r\n");
+    assert_eq!(
+        &crlf[one.start_byte..one.end_byte],
+        "fn one() {\r\n\tlet x = 1;\r\n}\r\n"
+    );
     let two = find(&out, "crate::two");
     assert_eq!((two.start_line, two.end_line), (5, 5));
 
@@ -313,7 +387,10 @@ fn long_functions_are_windowed_with_the_header_repeated() {
         assert!(pair[1].start_line <= pair[0].end_line, "windows overlap");
     }
     for w in &windows {
-        assert_eq!(w.signature.as_deref(), Some("pub fn long_one(input: &str) -> usize"));
+        assert_eq!(
+            w.signature.as_deref(),
+            Some("pub fn long_one(input: &str) -> usize")
+        );
         assert_eq!(w.doc.as_deref(), Some("Does many things."));
         assert!(counter.count(&w.text) + counter.count(&w.header_text()) <= 512 + 16);
     }
@@ -327,10 +404,18 @@ fn markdown_sections_by_heading() {
     let names: Vec<Option<&str>> = out.iter().map(|c| c.symbol.as_deref()).collect();
     assert_eq!(
         names,
-        vec![None, Some("Quarry"), Some("Quarry > Install"), Some("Quarry > Use")]
+        vec![
+            None,
+            Some("Quarry"),
+            Some("Quarry > Install"),
+            Some("Quarry > Use")
+        ]
     );
     assert!(out[2].text.contains("# not a heading"));
-    assert!(out.iter().all(|c| c.kind == ChunkKind::Section && c.lang == "markdown"));
+    assert!(
+        out.iter()
+            .all(|c| c.kind == ChunkKind::Section && c.lang == "markdown")
+    );
 }
 
 #[test]
@@ -341,7 +426,10 @@ fn other_text_files_get_line_windows() {
     }
     let out = chunks("config/big.toml", &toml);
     assert!(out.len() > 3);
-    assert!(out.iter().all(|c| c.kind == ChunkKind::Text && c.lang == "toml"));
+    assert!(
+        out.iter()
+            .all(|c| c.kind == ChunkKind::Text && c.lang == "toml")
+    );
 }
 
 #[test]
