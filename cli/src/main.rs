@@ -23,7 +23,7 @@ Examples:
 
 /// A RAG-first code index: function-level search over your repository.
 #[derive(Debug, Parser)]
-#[command(name = "quarry", version, about, after_help = EXAMPLES)]
+#[command(name = "quarry", version, after_help = EXAMPLES)]
 struct Cli {
     /// Keep the index in this directory instead of `<repo>/.quarry`.
     #[arg(long, global = true, env = "QUARRY_INDEX_DIR", value_name = "DIR")]
