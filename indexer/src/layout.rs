@@ -73,6 +73,21 @@ impl IndexLayout {
         self.dir.join("keyword")
     }
 
+    /// The vector store and the vector cache.
+    pub fn vector_dir(&self) -> PathBuf {
+        self.dir.join("vectors")
+    }
+
+    /// The Qdrant Edge shard.
+    pub fn vector_shard_dir(&self) -> PathBuf {
+        self.vector_dir().join("shard")
+    }
+
+    /// Which model the vectors were made with, for readers: `{"model_id", "dims"}`.
+    pub fn vector_model_file(&self) -> PathBuf {
+        self.vector_dir().join("model.json")
+    }
+
     /// The writer lock file.
     pub fn lock_file(&self) -> PathBuf {
         self.dir.join("lock")
@@ -112,8 +127,20 @@ impl IndexLayout {
         self.manifest().is_file()
     }
 
-    /// Bytes used by the index directory.
+    /// Bytes the index directory occupies on disk (allocated blocks: preallocated, sparse
+    /// write-ahead logs count for what they use, not their nominal size).
     pub fn size_on_disk(&self) -> u64 {
+        fn allocated(meta: &fs::Metadata) -> u64 {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                meta.blocks() * 512
+            }
+            #[cfg(not(unix))]
+            {
+                meta.len()
+            }
+        }
         fn walk(path: &Path) -> u64 {
             let Ok(entries) = fs::read_dir(path) else {
                 return 0;
@@ -122,7 +149,7 @@ impl IndexLayout {
                 .flatten()
                 .map(|e| match e.file_type() {
                     Ok(t) if t.is_dir() => walk(&e.path()),
-                    Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+                    Ok(_) => e.metadata().map(|m| allocated(&m)).unwrap_or(0),
                     Err(_) => 0,
                 })
                 .sum()

@@ -6,7 +6,9 @@
 //!   secrets and oversized files, with a reason for each skip);
 //! - [`chunk`] cuts each file into chunks: functions, methods, classes and impls by
 //!   tree-sitter for languages in [`lang`], headings or line windows for other text;
-//! - [`store`] is the seam every index backend plugs into, [`keyword`] the tantivy one;
+//! - [`embed`] turns chunks into vectors (ONNX Runtime, a content-addressed vector cache);
+//! - [`store`] is the seam the keyword index ([`keyword`], tantivy) plugs into, and
+//!   [`vector`] the seam of vector stores (Qdrant Edge in process by default);
 //! - [`manifest`] remembers what was indexed from which file version, and [`sync`] uses it
 //!   to re-index only what changed, in an order that survives a crash at any point.
 //!
@@ -14,6 +16,7 @@
 //! through a callback, and the binary decides how to show both.
 
 pub mod chunk;
+pub mod embed;
 pub mod error;
 pub mod keyword;
 pub mod lang;
@@ -22,6 +25,7 @@ pub mod manifest;
 pub mod store;
 pub mod sync;
 pub mod tokens;
+pub mod vector;
 pub mod walk;
 
 mod failpoint;

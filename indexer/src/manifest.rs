@@ -22,16 +22,19 @@ use crate::walk::{SkipReason, WalkSettings};
 
 /// Version of everything on disk: manifest, keyword schema, tokenizer and chunker output.
 /// Bump it when any of them changes shape; an index of another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// Settings an index is built with. Chunk settings change what is stored, so a change
-/// rebuilds; walk settings only change which files are taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// Settings an index is built with. Chunk settings and the embedding model change what is
+/// stored, so a change rebuilds; walk settings only change which files are taken.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct IndexSettings {
     /// How files are cut into chunks.
     pub chunk: ChunkSettings,
     /// Which files are indexed.
     pub walk: WalkSettings,
+    /// The embedding model's id, or `None` for a keyword-only index.
+    #[serde(default)]
+    pub embed_model: Option<String>,
 }
 
 /// One indexed file.
@@ -47,6 +50,9 @@ pub struct FileEntry {
     pub lang: String,
     /// Ids of the file's chunks.
     pub chunks: Vec<String>,
+    /// How many of them have a vector.
+    #[serde(default)]
+    pub vectors: usize,
 }
 
 /// One file skipped for its content.
@@ -73,6 +79,12 @@ pub struct RunStats {
     pub files_removed: usize,
     /// Chunks written.
     pub chunks_written: usize,
+    /// Chunks embedded by the model (cache misses).
+    #[serde(default)]
+    pub chunks_embedded: usize,
+    /// Vectors taken from the cache.
+    #[serde(default)]
+    pub vectors_cached: usize,
     /// Files skipped, by reason.
     pub skipped: BTreeMap<SkipReason, usize>,
 }
@@ -156,6 +168,11 @@ impl Manifest {
     /// Total chunks over all files.
     pub fn chunk_count(&self) -> usize {
         self.files.values().map(|f| f.chunks.len()).sum()
+    }
+
+    /// Total vectors over all files.
+    pub fn vector_count(&self) -> usize {
+        self.files.values().map(|f| f.vectors).sum()
     }
 
     /// Whether a file with this size and mtime can be trusted unchanged without reading it.

@@ -1,27 +1,31 @@
 //! Bringing an index in step with the files on disk.
 //!
 //! A sync takes the writer lock, compares the walk with the manifest (size and mtime first,
-//! the blake3 hash only when those moved), chunks what changed in parallel, replaces those
-//! files' chunks in every store and deletes what vanished. The write order makes it
-//! crash-safe:
+//! the blake3 hash only when those moved), chunks what changed in parallel, embeds the new
+//! chunks (each vector computed once: see [`crate::embed::cache`]), replaces those files'
+//! chunks in every store and deletes what vanished. The write order makes it crash-safe:
 //!
 //! 1. the [`Journal`] of every path about to change is written durably;
-//! 2. stores delete and add by path, then commit atomically;
+//! 2. the vector cache is flushed, then the stores (keyword, vectors) delete and add by path
+//!    and commit;
 //! 3. the manifest is rewritten atomically (it never runs ahead of the stores);
 //! 4. the journal is removed.
 //!
-//! A crash before 2 commits leaves the old index; between 2 and 3 the next run sees the
-//! changed files as changed again and replaces them (by-path writes are idempotent); and any
-//! journaled path the manifest does not know is deleted from the stores, so a file that was
-//! added and then removed while the index was broken never comes back as a ghost hit.
+//! A crash before 3 leaves the stores ahead of the manifest for journaled paths only, and the
+//! next run re-reads every journaled path and replaces (or deletes) it in every store: by-path
+//! writes are idempotent, so either store being behind or ahead is repaired alike. A file that
+//! was added and then removed while the index was broken never comes back as a ghost hit.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::chunk::{Chunk, chunk_file};
+use crate::embed::cache::VectorCache;
+use crate::embed::{Embedder, cache_key, embed_text, should_embed};
 use crate::failpoint;
 use crate::keyword::KeywordIndex;
 use crate::layout::{IndexLayout, WriterLock, write_atomically};
@@ -30,13 +34,17 @@ use crate::manifest::{
 };
 use crate::store::ChunkStore;
 use crate::tokens::{ApproxTokenCounter, TokenCounter};
+use crate::vector::edge::EdgeVectorStore;
+use crate::vector::{VectorPoint, VectorStore};
 use crate::walk::{Candidate, SkipReason, classify_content, walk};
 use crate::{IndexError, lang};
 
 /// Files chunked per batch: the unit of progress reporting and of memory held at once.
 const BATCH_FILES: usize = 256;
 /// Chunks written between commits (and manifest checkpoints) on a long first index.
-const COMMIT_EVERY_CHUNKS: usize = 50_000;
+const COMMIT_EVERY_CHUNKS: usize = 20_000;
+/// Texts handed to the embedder at once; it batches them further by similar length.
+const EMBED_GROUP: usize = 64;
 
 /// What the caller wants from a sync.
 #[derive(Debug, Clone, Default)]
@@ -94,7 +102,7 @@ pub enum SyncEvent {
         /// Files that must be read and chunked.
         to_index: usize,
     },
-    /// Files have been chunked and written.
+    /// Files have been chunked, embedded and written.
     Indexed {
         /// Files done so far.
         files_done: usize,
@@ -102,6 +110,10 @@ pub enum SyncEvent {
         files_total: usize,
         /// Chunks written so far.
         chunks: usize,
+        /// Chunks embedded by the model so far.
+        embedded: usize,
+        /// Vectors taken from the cache so far.
+        cached: usize,
     },
 }
 
@@ -112,6 +124,8 @@ pub struct SyncReport {
     pub files: usize,
     /// Chunks in the index after the sync.
     pub chunks: usize,
+    /// Vectors in the index after the sync.
+    pub vectors: usize,
     /// Files read and chunked because they were new or changed.
     pub files_indexed: usize,
     /// Files whose mtime moved but whose content did not.
@@ -120,6 +134,12 @@ pub struct SyncReport {
     pub files_removed: usize,
     /// Chunks written.
     pub chunks_written: usize,
+    /// Chunks the model embedded (cache misses).
+    pub chunks_embedded: usize,
+    /// Vectors reused from the cache.
+    pub vectors_cached: usize,
+    /// Milliseconds spent in the model.
+    pub embed_ms: u64,
     /// Files left out, by reason.
     pub skipped: BTreeMap<SkipReason, usize>,
     /// Why the index was rebuilt, if it was.
@@ -130,10 +150,76 @@ pub struct SyncReport {
     pub elapsed_ms: u64,
 }
 
-/// Brings the index at `layout` in step with the files under its root.
+/// The model the vectors of an index were made with, written beside them for readers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VectorModel {
+    /// [`Embedder::model_id`] of the model.
+    pub model_id: String,
+    /// Vector length.
+    pub dims: usize,
+}
+
+impl VectorModel {
+    /// The model of the index at `layout`, if it has vectors.
+    pub fn load(layout: &IndexLayout) -> Option<Self> {
+        let bytes = fs::read(layout.vector_model_file()).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+/// The settings an existing index was built with, if it can be read.
+pub fn stored_settings(layout: &IndexLayout) -> Option<IndexSettings> {
+    Manifest::load(&layout.manifest())
+        .ok()
+        .flatten()
+        .map(|m| m.settings)
+}
+
+/// Everything a sync writes to, and the embedder feeding the vector side.
+struct Stores<'e> {
+    keyword: KeywordIndex,
+    vectors: Option<VectorSide<'e>>,
+}
+
+struct VectorSide<'e> {
+    store: EdgeVectorStore,
+    cache: VectorCache,
+    embedder: &'e mut dyn Embedder,
+}
+
+impl Stores<'_> {
+    fn delete_paths(&mut self, paths: &[String]) -> Result<(), IndexError> {
+        self.keyword.delete_paths(paths)?;
+        if let Some(side) = self.vectors.as_mut() {
+            side.store.delete_paths(paths)?;
+        }
+        Ok(())
+    }
+
+    /// Commits the stores, then checkpoints the manifest: never the other way round.
+    fn commit(&mut self, layout: &IndexLayout, manifest: &Manifest) -> Result<(), IndexError> {
+        if let Some(side) = self.vectors.as_mut() {
+            side.cache.flush()?;
+        }
+        failpoint::hit("before-commit");
+        self.keyword.commit()?;
+        failpoint::hit("between-stores");
+        if let Some(side) = self.vectors.as_mut() {
+            side.store.commit()?;
+        }
+        failpoint::hit("after-commit");
+        manifest.save(&layout.manifest())?;
+        failpoint::hit("after-manifest");
+        Ok(())
+    }
+}
+
+/// Brings the index at `layout` in step with the files under its root. With an embedder,
+/// chunks get vectors too; without one, the index is keyword-only.
 pub fn sync(
     layout: &IndexLayout,
     options: &SyncOptions,
+    embedder: Option<&mut dyn Embedder>,
     on_event: &mut dyn FnMut(SyncEvent),
 ) -> Result<SyncReport, IndexError> {
     let started = Instant::now();
@@ -148,57 +234,50 @@ pub fn sync(
         Err(IndexError::Corrupt { reason, .. }) => Err(reason),
         Err(other) => return Err(other),
     };
-    let stored_settings = loaded
+    let stored = loaded
         .as_ref()
         .ok()
         .and_then(|m| m.as_ref())
-        .map(|m| m.settings);
+        .map(|m| m.settings.clone());
     let base = if options.force_rebuild {
         IndexSettings::default()
     } else {
-        stored_settings.unwrap_or_default()
+        stored.clone().unwrap_or_default()
     };
-    let settings = options.overrides.apply(base);
+    let mut settings = options.overrides.apply(base);
+    settings.embed_model = embedder.as_ref().map(|e| e.model_id().to_string());
 
-    let mut rebuild_reason = match &loaded {
-        Err(reason) => Some(reason.clone()),
-        Ok(Some(m)) if m.settings.chunk != settings.chunk => Some(format!(
+    let mut rebuild_reason = match (&loaded, &stored) {
+        (Err(reason), _) => Some(reason.clone()),
+        (_, Some(old)) if old.chunk != settings.chunk => Some(format!(
             "chunk settings changed (max tokens {} → {})",
-            m.settings.chunk.max_tokens, settings.chunk.max_tokens
+            old.chunk.max_tokens, settings.chunk.max_tokens
         )),
-        Ok(Some(_)) if options.force_rebuild => Some("rebuild requested".to_string()),
+        (_, Some(old)) if old.embed_model != settings.embed_model => Some(format!(
+            "embedding model changed ({} → {})",
+            old.embed_model.as_deref().unwrap_or("none"),
+            settings.embed_model.as_deref().unwrap_or("none")
+        )),
+        (_, Some(_)) if options.force_rebuild => Some("rebuild requested".to_string()),
         _ => None,
     };
-    let existing = matches!(loaded, Ok(Some(_)));
+    let existing = stored.is_some();
     let mut manifest = match loaded {
         Ok(Some(m)) if rebuild_reason.is_none() => m,
-        _ => Manifest::new(settings, now_secs()),
+        _ => Manifest::new(settings.clone(), now_secs()),
     };
 
     let journal = Journal::load(&layout.journal());
-    let mut store = if rebuild_reason.is_some() || !existing {
-        None
-    } else {
-        match KeywordIndex::open(&layout.keyword_dir(), &layout.dir) {
-            Ok(mut store) => {
-                let count = store.count()?;
-                let expected = manifest.chunk_count() as u64;
-                if journal.is_none() && count != expected {
-                    rebuild_reason = Some(format!(
-                        "keyword index holds {count} chunks where the manifest lists {expected}"
-                    ));
-                    None
-                } else {
-                    Some(store)
-                }
-            }
-            Err(IndexError::Corrupt { reason, .. }) => {
-                rebuild_reason = Some(reason);
-                None
+    let mut opened = None;
+    if rebuild_reason.is_none() && existing {
+        match open_stores(layout, &manifest, journal.is_some(), embedder.is_some()) {
+            Ok(Ok(keyword_and_vectors)) => opened = Some(keyword_and_vectors),
+            Ok(Err(reason)) | Err(IndexError::Corrupt { reason, .. }) => {
+                rebuild_reason = Some(reason)
             }
             Err(other) => return Err(other),
         }
-    };
+    }
     if let Some(reason) = &rebuild_reason {
         if existing || layout.manifest().exists() {
             on_event(SyncEvent::Rebuilding {
@@ -207,17 +286,51 @@ pub fn sync(
         }
         report.rebuilt = Some(reason.clone());
     }
-    let mut store = match store.take() {
-        Some(store) => store,
+    let (keyword, vector_store) = match opened {
+        Some(stores) => stores,
         None => {
             // The manifest goes first: a crash after it leaves stores the next run sees as
             // unlisted (and rebuilds), never a manifest vouching for a wiped store.
-            manifest = Manifest::new(settings, now_secs());
+            manifest = Manifest::new(settings.clone(), now_secs());
             remove_if_present(&layout.manifest())?;
             Journal::clear(&layout.journal())?;
-            KeywordIndex::create(&layout.keyword_dir())?
+            remove_dir_if_present(&layout.vector_shard_dir())?;
+            remove_if_present(&layout.vector_model_file())?;
+            (KeywordIndex::create(&layout.keyword_dir())?, None)
         }
     };
+    let vectors = match embedder {
+        Some(embedder) => {
+            let store = match vector_store {
+                Some(store) => store,
+                None => EdgeVectorStore::open_or_create(
+                    &layout.vector_shard_dir(),
+                    &layout.dir,
+                    embedder.dims(),
+                )?,
+            };
+            let model = VectorModel {
+                model_id: embedder.model_id().to_string(),
+                dims: embedder.dims(),
+            };
+            if VectorModel::load(layout).as_ref() != Some(&model) {
+                let bytes = serde_json::to_vec(&model).unwrap_or_default();
+                write_atomically(&layout.vector_model_file(), &bytes)?;
+            }
+            let cache = VectorCache::open(&layout.vector_dir(), &model.model_id, model.dims)?;
+            Some(VectorSide {
+                store,
+                cache,
+                embedder,
+            })
+        }
+        None => {
+            remove_dir_if_present(&layout.vector_shard_dir())?;
+            remove_if_present(&layout.vector_model_file())?;
+            None
+        }
+    };
+    let mut stores = Stores { keyword, vectors };
 
     // Paths an interrupted sync may have half-written: each is re-read and replaced (or
     // deleted) whatever the manifest says, since the stores may hold a version of it the
@@ -239,7 +352,7 @@ pub fn sync(
     if manifest.settings.walk != settings.walk {
         manifest.skipped.clear();
     }
-    manifest.settings = settings;
+    manifest.settings = settings.clone();
 
     // Scan.
     let scan_started_ns = now_ns();
@@ -312,14 +425,14 @@ pub fn sync(
     }
 
     if !deletes.is_empty() {
-        store.delete_paths(&deletes)?;
+        stores.delete_paths(&deletes)?;
     }
     for path in &vanished {
         manifest.files.remove(path);
     }
     report.files_removed += vanished.len();
 
-    // Read, chunk and write in batches.
+    // Read, chunk, embed and write in batches.
     let counter = ApproxTokenCounter;
     let mut pending_chunks = 0;
     let mut files_done = 0;
@@ -339,6 +452,7 @@ pub fn sync(
             .collect();
         let mut replaced: Vec<String> = Vec::new();
         let mut added: Vec<Chunk> = Vec::new();
+        let mut entries: Vec<(String, FileEntry)> = Vec::new();
         for (candidate, result) in results {
             let path = &candidate.rel_path;
             match result {
@@ -366,32 +480,44 @@ pub fn sync(
                 }
                 FileResult::Indexed { entry, chunks } => {
                     manifest.skipped.remove(path);
-                    manifest.files.insert(path.clone(), entry);
                     replaced.push(path.clone());
                     report.files_indexed += 1;
+                    entries.push((path.clone(), entry));
                     added.extend(chunks);
                 }
             }
         }
-        store.delete_paths(&replaced)?;
-        store.add_chunks(&added)?;
+        stores.delete_paths(&replaced)?;
+        stores.keyword.add_chunks(&added)?;
+        if let Some(side) = stores.vectors.as_mut() {
+            let per_path = embed_and_store(side, &added, &mut report)?;
+            for (path, entry) in &mut entries {
+                entry.vectors = per_path.get(path.as_str()).copied().unwrap_or(0);
+            }
+        }
+        for (path, entry) in entries {
+            manifest.files.insert(path, entry);
+        }
         report.chunks_written += added.len();
         pending_chunks += added.len();
         files_done += batch.len();
         if pending_chunks >= COMMIT_EVERY_CHUNKS {
-            commit(layout, &mut store, &mut manifest)?;
+            stores.commit(layout, &manifest)?;
             pending_chunks = 0;
         }
         on_event(SyncEvent::Indexed {
             files_done,
             files_total: to_read.len(),
             chunks: report.chunks_written,
+            embedded: report.chunks_embedded,
+            cached: report.vectors_cached,
         });
     }
 
     manifest.scan_started_ns = scan_started_ns;
     report.files = manifest.files.len();
     report.chunks = manifest.chunk_count();
+    report.vectors = manifest.vector_count();
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     manifest.last_run = Some(RunStats {
         finished_at: now_secs(),
@@ -399,11 +525,13 @@ pub fn sync(
         files_indexed: report.files_indexed,
         files_removed: report.files_removed,
         chunks_written: report.chunks_written,
+        chunks_embedded: report.chunks_embedded,
+        vectors_cached: report.vectors_cached,
         skipped: report.skipped.clone(),
     });
     if writes_pending || rebuild_reason.is_some() {
-        commit(layout, &mut store, &mut manifest)?;
-        store.finish()?;
+        stores.commit(layout, &manifest)?;
+        stores.keyword.finish()?;
     } else {
         manifest.save(&layout.manifest())?;
     }
@@ -411,18 +539,83 @@ pub fn sync(
     Ok(report)
 }
 
-/// Commits the stores, then checkpoints the manifest: never the other way round.
-fn commit(
+/// Opens the stores of an existing index and checks they hold what the manifest says. The
+/// inner `Err` is a reason to rebuild.
+#[allow(clippy::type_complexity)]
+fn open_stores(
     layout: &IndexLayout,
-    store: &mut dyn ChunkStore,
-    manifest: &mut Manifest,
-) -> Result<(), IndexError> {
-    failpoint::hit("before-commit");
-    store.commit()?;
-    failpoint::hit("after-commit");
-    manifest.save(&layout.manifest())?;
-    failpoint::hit("after-manifest");
-    Ok(())
+    manifest: &Manifest,
+    journaled: bool,
+    with_vectors: bool,
+) -> Result<Result<(KeywordIndex, Option<EdgeVectorStore>), String>, IndexError> {
+    let mut keyword = KeywordIndex::open(&layout.keyword_dir(), &layout.dir)?;
+    let count = keyword.count()?;
+    let expected = manifest.chunk_count() as u64;
+    if !journaled && count != expected {
+        return Ok(Err(format!(
+            "keyword index holds {count} chunks where the manifest lists {expected}"
+        )));
+    }
+    if !with_vectors {
+        return Ok(Ok((keyword, None)));
+    }
+    let vectors = EdgeVectorStore::open(&layout.vector_shard_dir(), &layout.dir)?;
+    let count = vectors.count()?;
+    let expected = manifest.vector_count() as u64;
+    if !journaled && count != expected {
+        return Ok(Err(format!(
+            "vector store holds {count} vectors where the manifest lists {expected}"
+        )));
+    }
+    Ok(Ok((keyword, Some(vectors))))
+}
+
+/// Gives every embeddable chunk its vector (from the cache, or the model for what the cache
+/// lacks, longest texts together so batches pad little), writes the points, and returns how
+/// many vectors each path got.
+fn embed_and_store<'c>(
+    side: &mut VectorSide<'_>,
+    chunks: &'c [Chunk],
+    report: &mut SyncReport,
+) -> Result<BTreeMap<&'c str, usize>, IndexError> {
+    let model_id = side.embedder.model_id().to_string();
+    let wanted: Vec<(&Chunk, [u8; 16])> = chunks
+        .iter()
+        .filter(|c| should_embed(c))
+        .map(|c| (c, cache_key(&model_id, c)))
+        .collect();
+    let mut missing: Vec<(String, [u8; 16])> = Vec::new();
+    let mut queued: BTreeSet<[u8; 16]> = BTreeSet::new();
+    for (chunk, key) in &wanted {
+        if side.cache.get(key).is_none() && queued.insert(*key) {
+            missing.push((embed_text(chunk), *key));
+        } else {
+            report.vectors_cached += 1;
+        }
+    }
+    missing.sort_by_key(|(text, _)| text.len());
+    let started = Instant::now();
+    for group in missing.chunks(EMBED_GROUP) {
+        let texts: Vec<&str> = group.iter().map(|(text, _)| text.as_str()).collect();
+        let vectors = side.embedder.embed(&texts).map_err(|e| IndexError::Embed {
+            reason: e.to_string(),
+        })?;
+        for ((_, key), vector) in group.iter().zip(vectors) {
+            side.cache.put(*key, vector)?;
+        }
+        report.chunks_embedded += group.len();
+    }
+    report.embed_ms += started.elapsed().as_millis() as u64;
+    let mut points = Vec::with_capacity(wanted.len());
+    let mut per_path: BTreeMap<&str, usize> = BTreeMap::new();
+    for (chunk, key) in &wanted {
+        if let Some(vector) = side.cache.get(key) {
+            points.push(VectorPoint { chunk, vector });
+            *per_path.entry(chunk.path.as_str()).or_default() += 1;
+        }
+    }
+    side.store.upsert(&points)?;
+    Ok(per_path)
 }
 
 enum FileResult {
@@ -456,14 +649,14 @@ fn read_file(
         Err(reason) => return FileResult::Skipped(reason),
     };
     let chunks = chunk_file(&candidate.rel_path, text, &settings.chunk, counter);
-    let lang = lang::language_name(&candidate.rel_path);
     FileResult::Indexed {
         entry: FileEntry {
             size: bytes.len() as u64,
             mtime_ns: candidate.mtime_ns,
             hash,
-            lang: lang.to_string(),
+            lang: lang::language_name(&candidate.rel_path).to_string(),
             chunks: chunks.iter().map(|c| c.id.clone()).collect(),
+            vectors: 0,
         },
         chunks,
     }
@@ -471,6 +664,14 @@ fn read_file(
 
 fn remove_if_present(path: &std::path::Path) -> Result<(), IndexError> {
     match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(IndexError::io("removing", path)(e)),
+    }
+}
+
+fn remove_dir_if_present(path: &std::path::Path) -> Result<(), IndexError> {
+    match fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(IndexError::io("removing", path)(e)),

@@ -1,16 +1,29 @@
 //! Quarry's retriever: turns a query into the best chunks of an index.
 //!
 //! It owns what happens between the stores and the user: validating the request, asking the
-//! keyword index (and, later, the vector store) for candidates, filtering them by language
-//! and path, dropping hits that overlap a better one, and shaping the result into the
-//! [`Hit`] contract that `quarry search --json` prints.
+//! keyword index (BM25) and the vector store (nearest embeddings) for candidates, fusing the
+//! two rankings with reciprocal rank fusion, filtering by language, kind and path, dropping
+//! hits that overlap a better one, and shaping the result into the [`Hit`] contract that
+//! `quarry search --json` prints.
 
+mod filter;
+mod fusion;
+
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::str::FromStr;
 
-use globset::{GlobBuilder, GlobMatcher};
+use quarry_indexer::embed::Embedder;
 use quarry_indexer::keyword::{KeywordIndex, KeywordQuery};
-use quarry_indexer::{IndexError, IndexLayout, lang};
+use quarry_indexer::sync::VectorModel;
+use quarry_indexer::vector::edge::EdgeVectorStore;
+use quarry_indexer::vector::{VectorFilter, VectorStore};
+use quarry_indexer::{Chunk, ChunkKind, IndexError, IndexLayout, lang};
 use serde::Serialize;
+
+pub use fusion::FusionWeights;
+
+use filter::PathFilter;
 
 /// Why a search could not run.
 #[derive(Debug, thiserror::Error)]
@@ -37,9 +50,69 @@ pub enum SearchError {
         /// The names accepted.
         known: String,
     },
+    /// The kind filter names no chunk kind.
+    #[error("unknown kind `{kind}`; known kinds: {known}")]
+    UnknownKind {
+        /// The kind as given.
+        kind: String,
+        /// The names accepted.
+        known: String,
+    },
+    /// Vector search was asked of an index without vectors.
+    #[error(
+        "the index at {index_dir} has no vectors; run `quarry index` without --keyword-only, or search with --mode keyword"
+    )]
+    NoVectors {
+        /// The index directory.
+        index_dir: String,
+    },
+    /// Vector search needs an embedder and none was given.
+    #[error("vector search needs the embedding model; {0}")]
+    NoEmbedder(String),
+    /// The query embedder is not the model the index was built with.
+    #[error(
+        "the index was embedded with {indexed}, but the current model is {current}; run `quarry index` to re-embed"
+    )]
+    ModelMismatch {
+        /// The index's model.
+        indexed: String,
+        /// The embedder's model.
+        current: String,
+    },
+    /// Embedding the query failed.
+    #[error("{0}")]
+    Embed(String),
     /// The index could not be read.
     #[error(transparent)]
     Index(#[from] IndexError),
+}
+
+/// Which retrievers answer a search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// BM25 and vectors, fused.
+    #[default]
+    Hybrid,
+    /// Nearest embeddings only.
+    Vector,
+    /// BM25 only.
+    Keyword,
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "hybrid" => Ok(Mode::Hybrid),
+            "vector" => Ok(Mode::Vector),
+            "keyword" => Ok(Mode::Keyword),
+            other => Err(format!(
+                "unknown mode `{other}`; use hybrid, vector or keyword"
+            )),
+        }
+    }
 }
 
 /// A search request.
@@ -51,8 +124,29 @@ pub struct SearchRequest {
     pub k: usize,
     /// Only this language (`rust`, `python`, `markdown`, ...).
     pub lang: Option<String>,
+    /// Only this kind (`function`, `method`, `class`, ...).
+    pub kind: Option<String>,
     /// Only paths matching this glob (`src/**`, `*.py`) or under this folder (`src/store`).
     pub path: Option<String>,
+    /// Which retrievers to use.
+    pub mode: Mode,
+    /// Report each hit's rank in each retriever.
+    pub explain: bool,
+}
+
+impl SearchRequest {
+    /// A hybrid request for `query` with `k` hits and no filters.
+    pub fn new(query: &str, k: usize) -> Self {
+        SearchRequest {
+            query: query.to_string(),
+            k,
+            lang: None,
+            kind: None,
+            path: None,
+            mode: Mode::Hybrid,
+            explain: false,
+        }
+    }
 }
 
 /// One search result: the `quarry search --json` contract.
@@ -74,12 +168,33 @@ pub struct Hit {
     pub score: f32,
     /// The chunk's text.
     pub text: String,
+    /// Where the hit came from, with `--explain`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Explain>,
+}
+
+/// A hit's rank (1-based) and raw score in each retriever that found it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explain {
+    /// Rank among BM25 candidates.
+    pub keyword_rank: Option<usize>,
+    /// BM25 score.
+    pub keyword_score: Option<f32>,
+    /// Rank among vector candidates.
+    pub vector_rank: Option<usize>,
+    /// Cosine similarity.
+    pub vector_score: Option<f32>,
+    /// Whether the hit was lifted to the top as the exact definition of the queried identifier.
+    pub exact_symbol: bool,
 }
 
 /// A read-only handle on one index.
 pub struct Retriever {
     layout: IndexLayout,
     keyword: KeywordIndex,
+    vectors: Option<(EdgeVectorStore, VectorModel)>,
+    embedder: Option<Box<dyn Embedder>>,
+    weights: FusionWeights,
 }
 
 impl Retriever {
@@ -90,7 +205,38 @@ impl Retriever {
         Ok(Retriever {
             layout: layout.clone(),
             keyword,
+            vectors: None,
+            embedder: None,
+            weights: FusionWeights::default(),
         })
+    }
+
+    /// The model the index's vectors were made with, if it has vectors.
+    pub fn vector_model(&self) -> Option<VectorModel> {
+        VectorModel::load(&self.layout)
+    }
+
+    /// Enables vector search with the embedder for queries; it must be the index's model.
+    pub fn with_embedder(mut self, embedder: Box<dyn Embedder>) -> Result<Self, SearchError> {
+        let model = self.vector_model().ok_or_else(|| SearchError::NoVectors {
+            index_dir: self.layout.dir.display().to_string(),
+        })?;
+        if model.model_id != embedder.model_id() {
+            return Err(SearchError::ModelMismatch {
+                indexed: model.model_id,
+                current: embedder.model_id().to_string(),
+            });
+        }
+        let store = EdgeVectorStore::open(&self.layout.vector_shard_dir(), &self.layout.dir)?;
+        self.vectors = Some((store, model));
+        self.embedder = Some(embedder);
+        Ok(self)
+    }
+
+    /// Sets the fusion weights.
+    pub fn with_weights(mut self, weights: FusionWeights) -> Self {
+        self.weights = weights;
+        self
     }
 
     /// The repository root this index covers.
@@ -99,7 +245,7 @@ impl Retriever {
     }
 
     /// The best `k` chunks for the request, best first, none overlapping another.
-    pub fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>, SearchError> {
+    pub fn search(&mut self, request: &SearchRequest) -> Result<Vec<Hit>, SearchError> {
         if request.query.trim().is_empty() {
             return Err(SearchError::EmptyQuery);
         }
@@ -109,20 +255,93 @@ impl Retriever {
         if let Some(lang) = &request.lang {
             check_language(lang)?;
         }
+        if let Some(kind) = &request.kind {
+            check_kind(kind)?;
+        }
         let filter = request.path.as_deref().map(PathFilter::new).transpose()?;
+        let use_vectors = match request.mode {
+            Mode::Keyword => false,
+            Mode::Vector => true,
+            Mode::Hybrid => self.vectors.is_some(),
+        };
+        if use_vectors && self.vectors.is_none() {
+            return Err(match self.vector_model() {
+                None => SearchError::NoVectors {
+                    index_dir: self.layout.dir.display().to_string(),
+                },
+                Some(_) => SearchError::NoEmbedder("none was loaded".to_string()),
+            });
+        }
+        let query_vector = if use_vectors {
+            let embedder = self
+                .embedder
+                .as_mut()
+                .ok_or_else(|| SearchError::NoEmbedder("none was loaded".to_string()))?;
+            let mut vectors = embedder
+                .embed(&[request.query.as_str()])
+                .map_err(|e| SearchError::Embed(e.to_string()))?;
+            vectors.pop()
+        } else {
+            None
+        };
 
-        // Ask for more than k: overlapping and filtered-out hits are dropped afterwards.
+        // Ask each retriever for more than k: filtered and overlapping hits drop out later.
         let mut limit = (request.k * 4).max(50);
         loop {
-            let candidates = self.keyword.search(&KeywordQuery {
-                text: &request.query,
-                lang: request.lang.as_deref(),
-                limit,
-            })?;
-            let exhausted = candidates.len() < limit;
+            let keyword = if request.mode == Mode::Vector {
+                Vec::new()
+            } else {
+                self.keyword.search(&KeywordQuery {
+                    text: &request.query,
+                    lang: request.lang.as_deref(),
+                    kind: request.kind.as_deref(),
+                    limit,
+                })?
+            };
+            let vector = match (&query_vector, &self.vectors) {
+                (Some(query), Some((store, _))) => {
+                    let filter = VectorFilter {
+                        lang: request.lang.clone(),
+                        kind: request.kind.clone(),
+                    };
+                    store.search(query, &filter, limit)?
+                }
+                _ => Vec::new(),
+            };
+            let exhausted = keyword.len() < limit && vector.len() < limit;
+
+            let keyword_ranked: Vec<(String, f32)> = keyword
+                .iter()
+                .map(|h| (h.chunk.id.clone(), h.score))
+                .collect();
+            let vector_ranked: Vec<(String, f32)> = vector
+                .iter()
+                .map(|h| (h.chunk_id.clone(), h.score))
+                .collect();
+            let mut chunks: HashMap<String, Chunk> = keyword
+                .into_iter()
+                .map(|h| (h.chunk.id.clone(), h.chunk))
+                .collect();
+            let missing: Vec<String> = vector
+                .iter()
+                .filter(|h| !chunks.contains_key(&h.chunk_id))
+                .filter(|h| filter.as_ref().is_none_or(|f| f.matches(&h.path)))
+                .map(|h| h.chunk_id.clone())
+                .collect();
+            chunks.extend(self.keyword.chunks_by_id(&missing)?);
+
+            let fused = fusion::fuse(
+                &keyword_ranked,
+                &vector_ranked,
+                &self.weights,
+                &request.query,
+                &chunks,
+            );
             let mut hits: Vec<Hit> = Vec::with_capacity(request.k);
-            for candidate in candidates {
-                let chunk = candidate.chunk;
+            for candidate in fused {
+                let Some(chunk) = chunks.get(&candidate.id) else {
+                    continue; // a vector whose chunk is gone: never shown
+                };
                 if filter.as_ref().is_some_and(|f| !f.matches(&chunk.path)) {
                     continue;
                 }
@@ -135,14 +354,15 @@ impl Retriever {
                     continue;
                 }
                 hits.push(Hit {
-                    path: chunk.path,
+                    path: chunk.path.clone(),
                     start_line: chunk.start_line,
                     end_line: chunk.end_line,
-                    symbol: chunk.symbol,
+                    symbol: chunk.symbol.clone(),
                     kind: chunk.kind.as_str().to_string(),
-                    lang: chunk.lang,
-                    score: (candidate.score * 1000.0).round() / 1000.0,
-                    text: chunk.text,
+                    lang: chunk.lang.clone(),
+                    score: round(candidate.score),
+                    text: chunk.text.clone(),
+                    explain: request.explain.then(|| candidate.explain.clone()),
                 });
                 if hits.len() == request.k {
                     break;
@@ -156,8 +376,17 @@ impl Retriever {
     }
 }
 
-/// Most candidates fetched while looking for `k` hits that pass the filters.
+/// Most candidates fetched from each retriever while looking for `k` hits that pass filters.
 const MAX_CANDIDATES: usize = 20_000;
+
+/// Scores keep four significant decimals: enough to order, stable to print.
+fn round(score: f32) -> f32 {
+    if score.abs() >= 1.0 {
+        (score * 1000.0).round() / 1000.0
+    } else {
+        (score * 100_000.0).round() / 100_000.0
+    }
+}
 
 fn check_language(lang: &str) -> Result<(), SearchError> {
     if lang::all_language_names().any(|known| known == lang) {
@@ -169,42 +398,27 @@ fn check_language(lang: &str) -> Result<(), SearchError> {
     })
 }
 
-/// A `--path` filter: a glob when it has glob characters, else a file or folder prefix.
-enum PathFilter {
-    Glob(GlobMatcher),
-    Prefix(String),
-}
-
-impl PathFilter {
-    fn new(pattern: &str) -> Result<Self, SearchError> {
-        let pattern = pattern.trim_start_matches("./");
-        if !pattern.contains(['*', '?', '[', '{']) {
-            return Ok(PathFilter::Prefix(
-                pattern.trim_end_matches('/').to_string(),
-            ));
-        }
-        let glob = GlobBuilder::new(pattern)
-            .literal_separator(false)
-            .build()
-            .map_err(|e| SearchError::BadGlob {
-                glob: pattern.to_string(),
-                reason: e.kind().to_string(),
-            })?;
-        Ok(PathFilter::Glob(glob.compile_matcher()))
+fn check_kind(kind: &str) -> Result<(), SearchError> {
+    const KINDS: [ChunkKind; 11] = [
+        ChunkKind::Function,
+        ChunkKind::Method,
+        ChunkKind::Class,
+        ChunkKind::Struct,
+        ChunkKind::Enum,
+        ChunkKind::Trait,
+        ChunkKind::Impl,
+        ChunkKind::Macro,
+        ChunkKind::Module,
+        ChunkKind::Section,
+        ChunkKind::Text,
+    ];
+    if KINDS.iter().any(|k| k.as_str() == kind) {
+        return Ok(());
     }
-
-    fn matches(&self, path: &str) -> bool {
-        match self {
-            PathFilter::Glob(glob) => glob.is_match(path),
-            PathFilter::Prefix(prefix) => {
-                prefix.is_empty()
-                    || path == prefix
-                    || path
-                        .strip_prefix(prefix.as_str())
-                        .is_some_and(|rest| rest.starts_with('/'))
-            }
-        }
-    }
+    Err(SearchError::UnknownKind {
+        kind: kind.to_string(),
+        known: KINDS.map(|k| k.as_str()).join(", "),
+    })
 }
 
 #[cfg(test)]
@@ -212,28 +426,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn path_filters() {
-        let glob = PathFilter::new("*.py").unwrap();
-        assert!(glob.matches("notes/cli.py"));
-        assert!(!glob.matches("src/lib.rs"));
-        let folder = PathFilter::new("src/store/").unwrap();
-        assert!(folder.matches("src/store/mod.rs"));
-        assert!(!folder.matches("src/storefront.rs"));
-        let under = PathFilter::new("src/**").unwrap();
-        assert!(under.matches("src/a/b.rs"));
-        assert!(matches!(
-            PathFilter::new("src/[a"),
-            Err(SearchError::BadGlob { .. })
-        ));
-    }
-
-    #[test]
-    fn language_names_are_checked() {
+    fn language_and_kind_names_are_checked() {
         assert!(check_language("rust").is_ok());
         assert!(check_language("markdown").is_ok());
         assert!(matches!(
             check_language("rsut"),
             Err(SearchError::UnknownLanguage { .. })
         ));
+        assert!(check_kind("method").is_ok());
+        assert!(matches!(
+            check_kind("methods"),
+            Err(SearchError::UnknownKind { .. })
+        ));
+    }
+
+    #[test]
+    fn modes_parse() {
+        assert_eq!("vector".parse::<Mode>(), Ok(Mode::Vector));
+        assert!("semantic".parse::<Mode>().is_err());
     }
 }

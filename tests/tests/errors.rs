@@ -111,7 +111,7 @@ fn an_index_from_another_schema_version_is_rebuilt() {
     let text = fs::read_to_string(&manifest).expect("manifest");
     fs::write(
         &manifest,
-        text.replacen("\"schema_version\":1", "\"schema_version\":0", 1),
+        text.replacen("\"schema_version\":2", "\"schema_version\":0", 1),
     )
     .expect("write");
     fs::write(repo.path().join(".quarry/VERSION"), "0").expect("version");

@@ -9,7 +9,10 @@ fn finds_rust_functions_by_what_they_do() {
     assert!(summary.starts_with("indexed "), "{summary}");
     assert!(summary.contains(" chunks"), "{summary}");
 
-    let hits = repo.search("retry failed upload backoff", &["-k", "5"]);
+    let hits = repo.search(
+        "retry failed upload backoff",
+        &["-k", "5", "--mode", "keyword"],
+    );
     let top = &hits[0];
     assert_eq!(top["path"], "src/upload.rs");
     assert_eq!(top["symbol"], "crate::upload::upload_with_retry");
@@ -25,7 +28,10 @@ fn finds_rust_functions_by_what_they_do() {
 fn finds_python_functions_and_methods() {
     let repo = Repo::fixture("py-notes");
     repo.index();
-    let hits = repo.search("atomic write temporary file rename", &["-k", "3"]);
+    let hits = repo.search(
+        "atomic write temporary file rename",
+        &["-k", "3", "--mode", "keyword"],
+    );
     assert_eq!(hits[0]["path"], "notes/storage.py");
     assert_eq!(hits[0]["symbol"], "notes.storage.atomic_write");
 
@@ -167,7 +173,7 @@ fn status_reports_what_is_indexed() {
     let python = &status["languages"]["python"];
     assert!(python["chunks"].as_u64().unwrap_or(0) > 50, "{status}");
     assert_eq!(status["writer"], "idle");
-    assert_eq!(status["schema_version"], 1);
+    assert_eq!(status["schema_version"], 2);
     assert!(status["size_bytes"].as_u64().unwrap_or(0) > 0);
     assert!(status["last_indexed_at"].as_u64().is_some());
     let human = repo.quarry(&["status"]).success().stdout();

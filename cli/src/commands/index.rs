@@ -7,7 +7,11 @@ use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use quarry_indexer::IndexLayout;
-use quarry_indexer::sync::{SettingsOverrides, SyncEvent, SyncOptions, SyncReport, sync};
+use quarry_indexer::embed::Embedder;
+use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
+use quarry_indexer::sync::{
+    SettingsOverrides, SyncEvent, SyncOptions, SyncReport, stored_settings, sync,
+};
 
 use crate::format;
 
@@ -31,6 +35,11 @@ pub struct IndexArgs {
     #[arg(long)]
     include_secrets: bool,
 
+    /// Build a keyword-only index: no embeddings, no semantic search, much faster. Kept from
+    /// the last run; `--rebuild` turns vectors back on.
+    #[arg(long)]
+    keyword_only: bool,
+
     /// Throw the index away and build it again with default settings (plus the flags given).
     #[arg(long)]
     rebuild: bool,
@@ -47,6 +56,15 @@ pub fn run(args: IndexArgs, index_dir: Option<&Path>) -> Result<()> {
             include_secrets: args.include_secrets.then_some(true),
         },
         force_rebuild: args.rebuild,
+    };
+
+    let keyword_only = args.keyword_only
+        || (!args.rebuild
+            && stored_settings(&layout).is_some_and(|settings| settings.embed_model.is_none()));
+    let mut embedder = if keyword_only {
+        None
+    } else {
+        Some(OnnxEmbedder::load(&ModelSource::from_env())?)
     };
 
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
@@ -75,13 +93,30 @@ pub fn run(args: IndexArgs, index_dir: Option<&Path>) -> Result<()> {
             bar.set_message("0 chunks");
         }
         SyncEvent::Indexed {
-            files_done, chunks, ..
+            files_done,
+            chunks,
+            embedded,
+            cached,
+            ..
         } => {
             bar.set_position(files_done as u64);
-            bar.set_message(format!("{} chunks", format::count(chunks)));
+            let mut message = format!("{} chunks", format::count(chunks));
+            if !keyword_only {
+                message.push_str(&format!(
+                    ", {} embedded, {} cached",
+                    format::count(embedded),
+                    format::count(cached)
+                ));
+            }
+            bar.set_message(message);
         }
     };
-    let report = sync(&layout, &options, &mut on_event);
+    let report = sync(
+        &layout,
+        &options,
+        embedder.as_mut().map(|e| e as &mut dyn Embedder),
+        &mut on_event,
+    );
     bar.finish_and_clear();
     let report = report?;
     format::print_line(&summary(&layout, &report))?;
@@ -91,11 +126,14 @@ pub fn run(args: IndexArgs, index_dir: Option<&Path>) -> Result<()> {
 /// The one summary line of a run.
 fn summary(layout: &IndexLayout, report: &SyncReport) -> String {
     let root = layout.root.display();
-    let totals = format!(
+    let mut totals = format!(
         "{} files, {} chunks",
         format::count(report.files),
         format::count(report.chunks)
     );
+    if report.vectors > 0 {
+        totals.push_str(&format!(", {} vectors", format::count(report.vectors)));
+    }
     let elapsed = format::millis(report.elapsed_ms);
     let mut line = if report.files_indexed == 0 && report.files_removed == 0 {
         format!("index of {root} is up to date: {totals} (checked in {elapsed})")
@@ -107,6 +145,15 @@ fn summary(layout: &IndexLayout, report: &SyncReport) -> String {
             plural(report.chunks_written, "chunk"),
         )
     };
+    if report.chunks_embedded > 0 {
+        let rate = report.chunks_embedded as f64 / (report.embed_ms.max(1) as f64 / 1000.0);
+        line.push_str(&format!(
+            "; embedded {} in {} ({rate:.0}/s), {} from cache",
+            plural(report.chunks_embedded, "chunk"),
+            format::millis(report.embed_ms),
+            format::count(report.vectors_cached)
+        ));
+    }
     let skipped: usize = report.skipped.values().sum();
     if skipped > 0 {
         let reasons: Vec<String> = report

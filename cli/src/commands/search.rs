@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::Args;
 use quarry_indexer::IndexLayout;
-use quarry_retriever::{Hit, Retriever, SearchRequest};
+use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
+use quarry_retriever::{Hit, Mode, Retriever, SearchRequest};
 
 use crate::format::Style;
 
@@ -26,6 +27,19 @@ pub struct SearchArgs {
     /// Only this language (rust, python, markdown, toml, ...).
     #[arg(long, value_name = "LANG")]
     lang: Option<String>,
+
+    /// Only this kind of chunk (function, method, class, struct, enum, trait, impl, module,
+    /// section, ...).
+    #[arg(long, value_name = "KIND")]
+    kind: Option<String>,
+
+    /// hybrid (BM25 and vectors, fused), vector or keyword.
+    #[arg(long, default_value = "hybrid", value_name = "MODE")]
+    mode: Mode,
+
+    /// Show each hit's rank and score in each retriever.
+    #[arg(long)]
+    explain: bool,
 
     /// Only paths matching this glob (`src/**`, `*.py`) or under this folder (`src/store`).
     #[arg(long, value_name = "GLOB")]
@@ -47,12 +61,20 @@ pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
         Some(dir) => IndexLayout::new(&start, Some(dir))?,
         None => IndexLayout::discover(&start)?,
     };
-    let retriever = Retriever::open(&layout)?;
+    let mut retriever = Retriever::open(&layout)?;
+    // The model is loaded only when the index has vectors and the mode uses them.
+    if args.mode != Mode::Keyword && retriever.vector_model().is_some() {
+        let embedder = OnnxEmbedder::load(&ModelSource::from_env())?;
+        retriever = retriever.with_embedder(Box::new(embedder))?;
+    }
     let hits = retriever.search(&SearchRequest {
         query: args.query.clone(),
         k: args.k,
         lang: args.lang,
+        kind: args.kind,
         path: args.path,
+        mode: args.mode,
+        explain: args.explain,
     })?;
 
     let stdout = std::io::stdout();
@@ -87,6 +109,21 @@ fn write_hit(out: &mut impl Write, hit: &Hit, words: &[String], style: Style) ->
         style.symbol(symbol),
         style.dim(&format!("{} · {}", hit.kind, hit.score))
     )?;
+    if let Some(explain) = &hit.explain {
+        let part = |name: &str, rank: Option<usize>, score: Option<f32>| match (rank, score) {
+            (Some(rank), Some(score)) => format!("{name} #{rank} ({score:.3})"),
+            _ => format!("{name} -"),
+        };
+        let mut line = format!(
+            "{} · {}",
+            part("keyword", explain.keyword_rank, explain.keyword_score),
+            part("vector", explain.vector_rank, explain.vector_score)
+        );
+        if explain.exact_symbol {
+            line.push_str(" · exact symbol");
+        }
+        writeln!(out, "  {}", style.dim(&line))?;
+    }
     let lines: Vec<&str> = hit.text.lines().collect();
     let first_match = lines
         .iter()

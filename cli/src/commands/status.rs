@@ -33,6 +33,9 @@ struct Status {
     max_file_size: u64,
     files: usize,
     chunks: usize,
+    vectors: usize,
+    /// The embedding model, or null for a keyword-only index.
+    embed_model: Option<String>,
     languages: BTreeMap<String, LanguageCount>,
     created_at: u64,
     last_indexed_at: Option<u64>,
@@ -82,6 +85,8 @@ pub fn run(args: StatusArgs, index_dir: Option<&Path>) -> Result<()> {
         max_file_size: manifest.settings.walk.max_file_size,
         files: manifest.files.len(),
         chunks: manifest.chunk_count(),
+        vectors: manifest.vector_count(),
+        embed_model: manifest.settings.embed_model.clone(),
         languages,
         created_at: manifest.created_at,
         last_indexed_at: manifest.last_run.as_ref().map(|r| r.finished_at),
@@ -131,6 +136,13 @@ fn human(status: &Status) -> String {
         format::count(status.chunks),
         per_language(|c| c.chunks)
     ));
+    out.push(match &status.embed_model {
+        Some(model) => format!(
+            "vectors:     {} ({model}, Qdrant Edge)",
+            format::count(status.vectors)
+        ),
+        None => "vectors:     none (keyword-only index)".to_string(),
+    });
     match &status.last_run {
         Some(run) => {
             let when = UNIX_EPOCH + Duration::from_secs(run.finished_at);

@@ -7,6 +7,7 @@
 
 pub mod tokenizer;
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -132,6 +133,8 @@ pub struct KeywordQuery<'a> {
     pub text: &'a str,
     /// Only chunks of this language.
     pub lang: Option<&'a str>,
+    /// Only chunks of this kind.
+    pub kind: Option<&'a str>,
     /// At most this many hits.
     pub limit: usize,
 }
@@ -235,20 +238,23 @@ impl KeywordIndex {
                 ));
             }
         }
-        let matching: Box<dyn Query> = Box::new(BooleanQuery::new(should));
-        let full: Box<dyn Query> = match query.lang {
-            Some(lang) => Box::new(BooleanQuery::new(vec![
-                (Occur::Must, matching),
-                (
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Must, Box::new(BooleanQuery::new(should)))];
+        for (field, value) in [
+            (self.fields.lang, query.lang),
+            (self.fields.kind, query.kind),
+        ] {
+            if let Some(value) = value {
+                clauses.push((
                     Occur::Must,
                     Box::new(TermQuery::new(
-                        Term::from_field_text(self.fields.lang, lang),
+                        Term::from_field_text(field, value),
                         IndexRecordOption::Basic,
                     )),
-                ),
-            ])),
-            None => matching,
-        };
+                ));
+            }
+        }
+        let full = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
         let top = searcher.search(&full, &TopDocs::with_limit(query.limit).order_by_score())?;
         let mut hits = Vec::with_capacity(top.len());
@@ -260,6 +266,35 @@ impl KeywordIndex {
             });
         }
         Ok(hits)
+    }
+
+    /// The stored chunks with these ids (those that exist), by id.
+    pub fn chunks_by_id(&self, ids: &[String]) -> Result<HashMap<String, Chunk>, IndexError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let clauses: Vec<(Occur, Box<dyn Query>)> = ids
+            .iter()
+            .map(|id| {
+                let query: Box<dyn Query> = Box::new(TermQuery::new(
+                    Term::from_field_text(self.fields.id, id),
+                    IndexRecordOption::Basic,
+                ));
+                (Occur::Should, query)
+            })
+            .collect();
+        let searcher = self.reader.searcher();
+        let top = searcher.search(
+            &BooleanQuery::new(clauses),
+            &TopDocs::with_limit(ids.len()).order_by_score(),
+        )?;
+        let mut chunks = HashMap::with_capacity(top.len());
+        for (_, address) in top {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let chunk = self.to_chunk(&doc);
+            chunks.insert(chunk.id.clone(), chunk);
+        }
+        Ok(chunks)
     }
 
     fn to_chunk(&self, doc: &TantivyDocument) -> Chunk {

@@ -1,0 +1,222 @@
+//! Combining the keyword and vector rankings into one.
+//!
+//! Reciprocal rank fusion: a chunk scores `Σ weight / (k + rank)` over the rankings it appears
+//! in, so agreement between retrievers wins and neither retriever's raw scores (BM25 is
+//! unbounded, cosine is not) need calibrating. With one ranking, its own scores are kept.
+//! On top, a query that is a bare identifier (`Config::load`, `parse_json`) lifts the chunks
+//! that *define* it to the top, in fused order: asking for a name means asking for its
+//! definition, whatever mentions it more often.
+
+use std::collections::HashMap;
+
+use quarry_indexer::{Chunk, ChunkKind};
+
+use crate::Explain;
+
+/// Weights of reciprocal rank fusion.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FusionWeights {
+    /// Weight of the BM25 ranking.
+    pub keyword: f32,
+    /// Weight of the vector ranking.
+    pub vector: f32,
+    /// The rank offset `k`: larger flattens the difference between top ranks.
+    pub k: f32,
+}
+
+impl Default for FusionWeights {
+    fn default() -> Self {
+        FusionWeights {
+            keyword: 1.0,
+            vector: 1.0,
+            k: 60.0,
+        }
+    }
+}
+
+/// A candidate after fusion.
+pub(crate) struct Fused {
+    pub(crate) id: String,
+    pub(crate) score: f32,
+    pub(crate) explain: Explain,
+}
+
+/// Fuses two rankings (best first, with raw scores) into one, best first.
+pub(crate) fn fuse(
+    keyword: &[(String, f32)],
+    vector: &[(String, f32)],
+    weights: &FusionWeights,
+    query: &str,
+    chunks: &HashMap<String, Chunk>,
+) -> Vec<Fused> {
+    let single = keyword.is_empty() || vector.is_empty();
+    let mut by_id: HashMap<&str, Fused> = HashMap::new();
+    for (ranking, weight, is_keyword) in [
+        (keyword, weights.keyword, true),
+        (vector, weights.vector, false),
+    ] {
+        for (index, (id, raw)) in ranking.iter().enumerate() {
+            let rank = index + 1;
+            let entry = by_id.entry(id.as_str()).or_insert_with(|| Fused {
+                id: id.clone(),
+                score: 0.0,
+                explain: Explain {
+                    keyword_rank: None,
+                    keyword_score: None,
+                    vector_rank: None,
+                    vector_score: None,
+                    exact_symbol: false,
+                },
+            });
+            entry.score += if single {
+                *raw
+            } else {
+                weight / (weights.k + rank as f32)
+            };
+            if is_keyword {
+                entry.explain.keyword_rank = Some(rank);
+                entry.explain.keyword_score = Some(*raw);
+            } else {
+                entry.explain.vector_rank = Some(rank);
+                entry.explain.vector_score = Some(*raw);
+            }
+        }
+    }
+    let identifier = identifier_query(query);
+    let mut fused: Vec<Fused> = by_id.into_values().collect();
+    if let Some(identifier) = &identifier {
+        for candidate in &mut fused {
+            candidate.explain.exact_symbol = chunks
+                .get(&candidate.id)
+                .is_some_and(|chunk| defines(chunk, identifier));
+        }
+    }
+    fused.sort_by(|a, b| {
+        b.explain
+            .exact_symbol
+            .cmp(&a.explain.exact_symbol)
+            .then(b.score.total_cmp(&a.score))
+            .then(a.id.cmp(&b.id))
+    });
+    fused
+}
+
+/// The query as a normalised identifier path (`config.load`) when it names a symbol: words
+/// of letters, digits and `_`, joined by `::`, `.` or spaces (`NoteStore add`), with at least
+/// one letter.
+fn identifier_query(query: &str) -> Option<String> {
+    let words: Vec<&str> = query.split_whitespace().collect();
+    if words.is_empty() || words.len() > 4 {
+        return None;
+    }
+    let normalised = words.join(".").replace("::", ".");
+    let valid = normalised
+        .split('.')
+        .all(|part| !part.is_empty() && part.chars().all(|c| c.is_alphanumeric() || c == '_'));
+    let has_letter = normalised.chars().any(char::is_alphabetic);
+    (valid && has_letter).then(|| normalised.to_lowercase())
+}
+
+/// Whether the chunk is the definition of `identifier` (its symbol ends with it, on a
+/// segment boundary).
+fn defines(chunk: &Chunk, identifier: &str) -> bool {
+    if !matches!(
+        chunk.kind,
+        ChunkKind::Function
+            | ChunkKind::Method
+            | ChunkKind::Class
+            | ChunkKind::Struct
+            | ChunkKind::Enum
+            | ChunkKind::Trait
+            | ChunkKind::Macro
+    ) {
+        return false;
+    }
+    let Some(symbol) = &chunk.symbol else {
+        return false;
+    };
+    let symbol = symbol.replace("::", ".").to_lowercase();
+    symbol == identifier
+        || symbol
+            .strip_suffix(identifier)
+            .is_some_and(|head| head.ends_with('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(fused: &[Fused]) -> Vec<&str> {
+        fused.iter().map(|f| f.id.as_str()).collect()
+    }
+
+    fn ranking(ids: &[&str]) -> Vec<(String, f32)> {
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| (id.to_string(), 10.0 - i as f32))
+            .collect()
+    }
+
+    #[test]
+    fn agreement_wins() {
+        let keyword = ranking(&["a", "b", "c"]);
+        let vector = ranking(&["c", "d", "b"]);
+        let fused = fuse(
+            &keyword,
+            &vector,
+            &FusionWeights::default(),
+            "x y",
+            &HashMap::new(),
+        );
+        // b: 1/62 + 1/63, c: 1/63 + 1/61, a: 1/61 alone.
+        assert_eq!(&ids(&fused)[..2], ["c", "b"]);
+        let c = &fused[0].explain;
+        assert_eq!((c.keyword_rank, c.vector_rank), (Some(3), Some(1)));
+    }
+
+    #[test]
+    fn one_ranking_keeps_its_scores() {
+        let keyword = ranking(&["a", "b"]);
+        let fused = fuse(
+            &keyword,
+            &[],
+            &FusionWeights::default(),
+            "x y",
+            &HashMap::new(),
+        );
+        assert_eq!(ids(&fused), ["a", "b"]);
+        assert_eq!(fused[0].score, 10.0);
+    }
+
+    #[test]
+    fn weights_shift_the_balance() {
+        let keyword = ranking(&["a", "b"]);
+        let vector = ranking(&["b", "a"]);
+        let weights = FusionWeights {
+            vector: 2.0,
+            ..FusionWeights::default()
+        };
+        let fused = fuse(&keyword, &vector, &weights, "x y", &HashMap::new());
+        assert_eq!(ids(&fused)[0], "b");
+    }
+
+    #[test]
+    fn identifier_queries() {
+        assert_eq!(
+            identifier_query("Config::load").as_deref(),
+            Some("config.load")
+        );
+        assert_eq!(
+            identifier_query("parse_json").as_deref(),
+            Some("parse_json")
+        );
+        assert_eq!(
+            identifier_query("NoteStore add").as_deref(),
+            Some("notestore.add")
+        );
+        assert_eq!(identifier_query("where is the config loaded from"), None);
+        assert_eq!(identifier_query("what's this?"), None);
+        assert_eq!(identifier_query("::"), None);
+        assert_eq!(identifier_query("42"), None);
+    }
+}
