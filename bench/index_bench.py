@@ -10,7 +10,11 @@ Corpora (prepared offline, cached under ~/.cache/quarry/corpora):
   django  the Django sdist (pip download --no-deps --no-binary :all: django)
   rust    every crate unpacked under ~/.cargo/registry/src
 
-Usage: bench/index_bench.py [--quarry PATH] [--corpus django|rust|all] [--queries N]
+With --vectors it builds the hybrid index and also prints the embedding model's own rate and
+the whole pipeline's rate over the same chunks, and warm query latency (one process, model
+loaded; needs `cargo build --release --examples`).
+
+Usage: bench/index_bench.py [--quarry PATH] [--corpus django|rust|all] [--queries N] [--vectors]
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from pathlib import Path
 
 CACHE = Path(os.environ.get("QUARRY_BENCH_CACHE", Path.home() / ".cache" / "quarry" / "corpora"))
 ROOT = Path(__file__).resolve().parent.parent
+# Pinned so figures and the eval's line numbers are comparable between runs.
+DJANGO_VERSION = "5.2.19"
 DEFINITION = {
     ".py": re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w{3,})\s*\(", re.M),
     ".rs": re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?fn\s+([A-Za-z_]\w{3,})", re.M),
@@ -44,20 +50,20 @@ def default_quarry() -> Path:
 
 def django_source() -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
-    existing = sorted(p for p in CACHE.glob("django-*") if p.is_dir())
-    if existing:
-        return existing[-1]
-    archives = sorted(CACHE.glob("django-*.tar.gz"))
+    wanted = CACHE / f"django-{DJANGO_VERSION}"
+    if wanted.is_dir():
+        return wanted
+    archives = sorted(CACHE.glob(f"django-{DJANGO_VERSION}.tar.gz"))
     if not archives:
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-             "--no-binary", ":all:", "django", "-d", str(CACHE)],
+             "--no-binary", ":all:", f"django=={DJANGO_VERSION}", "-d", str(CACHE)],
             check=True,
         )
-        archives = sorted(CACHE.glob("django-*.tar.gz"))
+        archives = sorted(CACHE.glob(f"django-{DJANGO_VERSION}.tar.gz"))
     with tarfile.open(archives[-1]) as tar:
         tar.extractall(CACHE, filter="data")
-    return sorted(p for p in CACHE.glob("django-*") if p.is_dir())[-1]
+    return wanted
 
 
 def rust_source() -> Path:
@@ -85,7 +91,8 @@ def run_measured(quarry: Path, args: list[str], cwd: Path) -> tuple[float, int, 
 
 
 def dir_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    """Allocated bytes (sparse preallocated files count for what they use)."""
+    return sum(p.stat().st_blocks * 512 for p in path.rglob("*") if p.is_file())
 
 
 def pick_queries(repo: Path, count: int, seed: int = 7) -> list[tuple[str, str | None]]:
@@ -113,12 +120,23 @@ def pick_queries(repo: Path, count: int, seed: int = 7) -> list[tuple[str, str |
     return queries
 
 
-def bench(name: str, source: Path, quarry: Path, n_queries: int) -> dict:
+def warm_latency(quarry: Path, repo: Path, queries: list[str]) -> dict | None:
+    """p50/p95 of queries in one warm process (the retriever's query_latency example)."""
+    example = quarry.parent / "examples" / "query_latency"
+    if not example.is_file():
+        return None
+    out = subprocess.run([str(example), str(repo), "hybrid"], input="\n".join(queries),
+                         capture_output=True, text=True)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def bench(name: str, source: Path, quarry: Path, n_queries: int, vectors: bool) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"quarry-bench-{name}-"))
     repo = work / "repo"
     shutil.copytree(source, repo, symlinks=True, ignore=shutil.ignore_patterns(".quarry", "target"))
     try:
-        full, rss, summary = run_measured(quarry, ["index", str(repo)], work)
+        flags = [] if vectors else ["--keyword-only"]
+        full, rss, summary = run_measured(quarry, ["index", str(repo), *flags], work)
         status = json.loads(run_measured(quarry, ["status", "--json", "--root", str(repo)], work)[2])
         nochange, _, _ = run_measured(quarry, ["index", str(repo)], work)
         victim = next(p for p in sorted(repo.rglob("*.py" if name == "django" else "*.rs")) if p.stat().st_size > 2000)
@@ -130,7 +148,8 @@ def bench(name: str, source: Path, quarry: Path, n_queries: int) -> dict:
 
         latencies = []
         expected = found = 0
-        for query, definition in pick_queries(repo, n_queries):
+        queries = pick_queries(repo, n_queries)
+        for query, definition in queries:
             elapsed, _, out = run_measured(quarry, ["search", query, "--json", "-k", "10"], repo)
             latencies.append(elapsed * 1000)
             if definition:
@@ -139,8 +158,19 @@ def bench(name: str, source: Path, quarry: Path, n_queries: int) -> dict:
                 if any((h.get("symbol") or "").split(".")[-1].split("::")[-1] == definition for h in hits):
                     found += 1
         latencies.sort()
+        extra = {}
+        if vectors:
+            run = status["last_run"]
+            embedded = run["chunks_embedded"]
+            extra = {
+                "vectors": status["vectors"],
+                "model_chunks_per_s": round(embedded / max(run["embed_ms"], 1) * 1000, 1),
+                "pipeline_chunks_per_s": round(embedded / max(run["elapsed_ms"], 1) * 1000, 1),
+                "warm": warm_latency(quarry, repo, [q for q, _ in queries]),
+            }
         return {
             "corpus": name,
+            "mode": "hybrid" if vectors else "keyword",
             "files": status["files"],
             "chunks": status["chunks"],
             "index_s": round(full, 2),
@@ -152,6 +182,7 @@ def bench(name: str, source: Path, quarry: Path, n_queries: int) -> dict:
             "definition_in_top10": f"{found}/{expected}",
             "peak_rss_mib": round(rss / 1024),
             "index_mib": round(dir_size(repo / ".quarry") / 2**20, 1),
+            **extra,
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -162,6 +193,8 @@ def main() -> None:
     parser.add_argument("--quarry", type=Path, default=default_quarry())
     parser.add_argument("--corpus", choices=["django", "rust", "all"], default="all")
     parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--vectors", action="store_true",
+                        help="build the hybrid index (embeddings) instead of keyword-only")
     args = parser.parse_args()
     if not args.quarry.is_file():
         raise SystemExit(f"{args.quarry} not found: cargo build --release first")
@@ -169,7 +202,7 @@ def main() -> None:
     names = list(corpora) if args.corpus == "all" else [args.corpus]
     print(f"quarry: {args.quarry}  cores: {os.cpu_count()}")
     for name in names:
-        result = bench(name, corpora[name](), args.quarry, args.queries)
+        result = bench(name, corpora[name](), args.quarry, args.queries, args.vectors)
         print(json.dumps(result))
 
 

@@ -64,6 +64,16 @@ pub enum IndexError {
         /// The underlying error.
         source: io::Error,
     },
+    /// The sync was cancelled; what it finished is committed.
+    #[error(
+        "interrupted after {files_done} of {files_total} files; run `quarry index` again to finish (finished work is kept)"
+    )]
+    Interrupted {
+        /// Files committed.
+        files_done: usize,
+        /// Files the sync had to do.
+        files_total: usize,
+    },
     /// Embedding chunks failed.
     #[error("{reason}")]
     Embed {

@@ -85,6 +85,9 @@ pub struct RunStats {
     /// Vectors taken from the cache.
     #[serde(default)]
     pub vectors_cached: usize,
+    /// Milliseconds spent in the embedding model.
+    #[serde(default)]
+    pub embed_ms: u64,
     /// Files skipped, by reason.
     pub skipped: BTreeMap<SkipReason, usize>,
 }

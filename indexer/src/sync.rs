@@ -18,6 +18,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
@@ -53,6 +55,17 @@ pub struct SyncOptions {
     pub overrides: SettingsOverrides,
     /// Rebuild from scratch with default settings plus the overrides.
     pub force_rebuild: bool,
+    /// Set (by a Ctrl-C handler) to stop early: the sync commits what it finished and
+    /// returns [`IndexError::Interrupted`]; the next sync carries on from there.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl SyncOptions {
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Relaxed))
+    }
 }
 
 /// Settings the caller sets explicitly; `None` keeps the current value.
@@ -487,10 +500,40 @@ pub fn sync(
                 }
             }
         }
+        // Vectors first: an interruption while embedding leaves this batch unwritten.
+        let vectors = match stores.vectors.as_mut() {
+            Some(side) => embed_batch(side, &added, options, &mut report)?,
+            None => Some(Vec::new()),
+        };
+        let Some(vectors) = vectors else {
+            // This batch's files leave the index (the next run sees them as new), so the
+            // stores and the manifest agree when we stop.
+            stores.delete_paths(&replaced)?;
+            for path in &replaced {
+                manifest.files.remove(path);
+            }
+            stores.commit(layout, &manifest)?;
+            Journal::clear(&layout.journal())?;
+            return Err(IndexError::Interrupted {
+                files_done,
+                files_total: to_read.len(),
+            });
+        };
         stores.delete_paths(&replaced)?;
         stores.keyword.add_chunks(&added)?;
         if let Some(side) = stores.vectors.as_mut() {
-            let per_path = embed_and_store(side, &added, &mut report)?;
+            let points: Vec<VectorPoint<'_>> = vectors
+                .iter()
+                .map(|(chunk, vector)| VectorPoint {
+                    chunk,
+                    vector: vector.as_slice(),
+                })
+                .collect();
+            side.store.upsert(&points)?;
+            let mut per_path: BTreeMap<&str, usize> = BTreeMap::new();
+            for (chunk, _) in &vectors {
+                *per_path.entry(chunk.path.as_str()).or_default() += 1;
+            }
             for (path, entry) in &mut entries {
                 entry.vectors = per_path.get(path.as_str()).copied().unwrap_or(0);
             }
@@ -512,6 +555,14 @@ pub fn sync(
             embedded: report.chunks_embedded,
             cached: report.vectors_cached,
         });
+        if options.cancelled() && files_done < to_read.len() {
+            stores.commit(layout, &manifest)?;
+            Journal::clear(&layout.journal())?;
+            return Err(IndexError::Interrupted {
+                files_done,
+                files_total: to_read.len(),
+            });
+        }
     }
 
     manifest.scan_started_ns = scan_started_ns;
@@ -527,6 +578,7 @@ pub fn sync(
         chunks_written: report.chunks_written,
         chunks_embedded: report.chunks_embedded,
         vectors_cached: report.vectors_cached,
+        embed_ms: report.embed_ms,
         skipped: report.skipped.clone(),
     });
     if writes_pending || rebuild_reason.is_some() {
@@ -570,14 +622,16 @@ fn open_stores(
     Ok(Ok((keyword, Some(vectors))))
 }
 
-/// Gives every embeddable chunk its vector (from the cache, or the model for what the cache
-/// lacks, longest texts together so batches pad little), writes the points, and returns how
-/// many vectors each path got.
-fn embed_and_store<'c>(
+/// The vector of every embeddable chunk: from the cache, or from the model for what the
+/// cache lacks (shortest texts together, so batches pad little). New vectors are flushed to
+/// the cache before returning, so an interrupted run never computes them again. `None` when
+/// the sync was cancelled before every vector was there.
+fn embed_batch<'c>(
     side: &mut VectorSide<'_>,
     chunks: &'c [Chunk],
+    options: &SyncOptions,
     report: &mut SyncReport,
-) -> Result<BTreeMap<&'c str, usize>, IndexError> {
+) -> Result<Option<Embedded<'c>>, IndexError> {
     let model_id = side.embedder.model_id().to_string();
     let wanted: Vec<(&Chunk, [u8; 16])> = chunks
         .iter()
@@ -589,13 +643,16 @@ fn embed_and_store<'c>(
     for (chunk, key) in &wanted {
         if side.cache.get(key).is_none() && queued.insert(*key) {
             missing.push((embed_text(chunk), *key));
-        } else {
-            report.vectors_cached += 1;
         }
     }
     missing.sort_by_key(|(text, _)| text.len());
     let started = Instant::now();
+    let mut cut_short = false;
     for group in missing.chunks(EMBED_GROUP) {
+        if options.cancelled() {
+            cut_short = true;
+            break;
+        }
         let texts: Vec<&str> = group.iter().map(|(text, _)| text.as_str()).collect();
         let vectors = side.embedder.embed(&texts).map_err(|e| IndexError::Embed {
             reason: e.to_string(),
@@ -606,17 +663,22 @@ fn embed_and_store<'c>(
         report.chunks_embedded += group.len();
     }
     report.embed_ms += started.elapsed().as_millis() as u64;
-    let mut points = Vec::with_capacity(wanted.len());
-    let mut per_path: BTreeMap<&str, usize> = BTreeMap::new();
+    side.cache.flush()?;
+    if cut_short {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(wanted.len());
     for (chunk, key) in &wanted {
         if let Some(vector) = side.cache.get(key) {
-            points.push(VectorPoint { chunk, vector });
-            *per_path.entry(chunk.path.as_str()).or_default() += 1;
+            out.push((*chunk, vector.to_vec()));
         }
     }
-    side.store.upsert(&points)?;
-    Ok(per_path)
+    report.vectors_cached += out.len().saturating_sub(missing.len());
+    Ok(Some(out))
 }
+
+/// Chunks with their vectors.
+type Embedded<'c> = Vec<(&'c Chunk, Vec<f32>)>;
 
 enum FileResult {
     /// The content hash matches the manifest: only the mtime moved.

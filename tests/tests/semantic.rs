@@ -302,3 +302,47 @@ fn default_model_dir() -> std::path::PathBuf {
     );
     cache.join("models/all-minilm-l6-v2-int8")
 }
+
+#[test]
+fn ctrl_c_stops_cleanly_and_the_next_run_resumes_from_the_cache() {
+    let repo = Repo::empty();
+    for i in 0..300 {
+        repo.write(
+            &format!("src/part_{i}.rs"),
+            format!(
+                "/// Computes value number {i} for the report.\npub fn compute_value_{i}(input: u64) -> u64 {{\n    input.wrapping_mul({i}) ^ 0x5eed\n}}\n"
+            ),
+        );
+    }
+    let child = std::process::Command::new(quarry_e2e::quarry_bin())
+        .arg("index")
+        .current_dir(repo.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("interrupted after"), "{stderr}");
+
+    let s = status(&repo);
+    assert_eq!(
+        s["writer"], "idle",
+        "a clean stop leaves nothing to repair: {s}"
+    );
+    let resumed = repo.index();
+    assert!(resumed.contains("300 files"), "{resumed}");
+    let s = status(&repo);
+    let embedded = s["last_run"]["chunks_embedded"].as_u64().expect("embedded");
+    assert!(embedded < 300, "work done before Ctrl-C is not redone: {s}");
+    assert_eq!(s["vectors"], 300);
+    let hits = repo.search("compute_value_7", &["-k", "1"]);
+    assert_eq!(hits[0]["symbol"], "crate::part_7::compute_value_7");
+}

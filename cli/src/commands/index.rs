@@ -1,6 +1,8 @@
 //! `quarry index`: build or update the index of a repository.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -56,6 +58,7 @@ pub fn run(args: IndexArgs, index_dir: Option<&Path>) -> Result<()> {
             include_secrets: args.include_secrets.then_some(true),
         },
         force_rebuild: args.rebuild,
+        cancel: Some(cancel_on_ctrl_c()),
     };
 
     let keyword_only = args.keyword_only
@@ -121,6 +124,22 @@ pub fn run(args: IndexArgs, index_dir: Option<&Path>) -> Result<()> {
     let report = report?;
     format::print_line(&summary(&layout, &report))?;
     Ok(())
+}
+
+/// A flag the first Ctrl-C raises: the sync then commits what it finished and stops. A
+/// second Ctrl-C exits at once (the next run repairs and resumes).
+fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let handler_flag = Arc::clone(&flag);
+    // Without a handler (another one is installed) Ctrl-C simply kills the run, which the
+    // next run repairs; nothing to report.
+    let _ = ctrlc::set_handler(move || {
+        if handler_flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after the current batch (Ctrl-C again to stop now)");
+    });
+    flag
 }
 
 /// The one summary line of a run.
