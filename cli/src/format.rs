@@ -24,6 +24,12 @@ pub fn count(n: usize) -> String {
     out
 }
 
+/// `1 file`, `3 files`.
+pub fn plural(n: usize, noun: &str) -> String {
+    let s = if n == 1 { "" } else { "s" };
+    format!("{} {noun}{s}", count(n))
+}
+
 /// Bytes in binary units: `1536` → `1.5 KiB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

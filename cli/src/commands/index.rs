@@ -159,16 +159,16 @@ fn summary(layout: &IndexLayout, report: &SyncReport) -> String {
     } else {
         format!(
             "indexed {root}: {totals} ({} indexed, {} removed, {} written) in {elapsed}",
-            plural(report.files_indexed, "file"),
+            format::plural(report.files_indexed, "file"),
             format::count(report.files_removed),
-            plural(report.chunks_written, "chunk"),
+            format::plural(report.chunks_written, "chunk"),
         )
     };
     if report.chunks_embedded > 0 {
         let rate = report.chunks_embedded as f64 / (report.embed_ms.max(1) as f64 / 1000.0);
         line.push_str(&format!(
             "; embedded {} in {} ({rate:.0}/s), {} from cache",
-            plural(report.chunks_embedded, "chunk"),
+            format::plural(report.chunks_embedded, "chunk"),
             format::millis(report.embed_ms),
             format::count(report.vectors_cached)
         ));
@@ -182,15 +182,9 @@ fn summary(layout: &IndexLayout, report: &SyncReport) -> String {
             .collect();
         line.push_str(&format!(
             "; skipped {} ({})",
-            plural(skipped, "file"),
+            format::plural(skipped, "file"),
             reasons.join(", ")
         ));
     }
     line
-}
-
-/// `1 file`, `3 files`.
-fn plural(n: usize, noun: &str) -> String {
-    let s = if n == 1 { "" } else { "s" };
-    format!("{} {noun}{s}", format::count(n))
 }

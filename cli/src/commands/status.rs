@@ -151,12 +151,13 @@ fn human(status: &Status) -> String {
                 .map(|d| Duration::from_secs(d.as_secs()))
                 .unwrap_or_default();
             out.push(format!(
-                "last index:  {} ({} ago), took {}, {} files indexed, {} removed",
+                "last index:  {} ({} ago), took {}, {} indexed, {} removed, {} embedded",
                 humantime::format_rfc3339_seconds(when),
                 humantime::format_duration(ago),
                 format::millis(run.elapsed_ms),
-                format::count(run.files_indexed),
+                format::plural(run.files_indexed, "file"),
                 format::count(run.files_removed),
+                format::plural(run.chunks_embedded, "chunk"),
             ));
             if !run.skipped.is_empty() {
                 let skipped: Vec<String> = run
