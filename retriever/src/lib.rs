@@ -58,6 +58,14 @@ pub enum SearchError {
         /// The names accepted.
         known: String,
     },
+    /// Vector search was asked while another process writes the index.
+    #[error(
+        "the index at {index_dir} is being written by another quarry process; vector search is available when it finishes (or use --mode keyword)"
+    )]
+    Busy {
+        /// The index directory.
+        index_dir: String,
+    },
     /// Vector search was asked of an index without vectors.
     #[error(
         "the index at {index_dir} has no vectors; run `quarry index` without --keyword-only, or search with --mode keyword"
@@ -216,7 +224,14 @@ impl Retriever {
         VectorModel::load(&self.layout)
     }
 
+    /// Whether another process is writing the index right now. The vector store is then left
+    /// alone (Qdrant Edge shards have one owner at a time) and searches use keyword only.
+    pub fn writer_active(&self) -> bool {
+        self.layout.is_locked()
+    }
+
     /// Enables vector search with the embedder for queries; it must be the index's model.
+    /// While a writer is active this fails with [`SearchError::Busy`].
     pub fn with_embedder(mut self, embedder: Box<dyn Embedder>) -> Result<Self, SearchError> {
         let model = self.vector_model().ok_or_else(|| SearchError::NoVectors {
             index_dir: self.layout.dir.display().to_string(),
@@ -225,6 +240,11 @@ impl Retriever {
             return Err(SearchError::ModelMismatch {
                 indexed: model.model_id,
                 current: embedder.model_id().to_string(),
+            });
+        }
+        if self.writer_active() {
+            return Err(SearchError::Busy {
+                index_dir: self.layout.dir.display().to_string(),
             });
         }
         let store = EdgeVectorStore::open(&self.layout.vector_shard_dir(), &self.layout.dir)?;

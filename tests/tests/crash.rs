@@ -124,8 +124,27 @@ fn a_second_writer_is_refused_while_the_first_holds_the_lock() {
     );
     let status = repo.quarry(&["status", "--json"]).success().stdout();
     assert!(status.contains("\"writer\": \"indexing\""), "{status}");
-    // Readers are not blocked by a writer.
-    assert!(!repo.search("NoteStore", &[]).is_empty());
+    // Readers are not blocked by a writer: hybrid search answers from the keyword index
+    // (the vector store belongs to the writer until it finishes) and says so.
+    let run = repo.quarry(&["search", "NoteStore", "--json"]).success();
+    assert!(
+        run.stdout().contains("notes/storage.py"),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        run.stderr().contains("keyword results only"),
+        "{}",
+        run.stderr()
+    );
+    let error = repo
+        .quarry(&["search", "NoteStore", "--mode", "vector"])
+        .one_line_error();
+    assert!(
+        error.contains("being written by another quarry process"),
+        "{error}"
+    );
     drop(lock);
+    assert!(!repo.search("NoteStore", &["--mode", "vector"]).is_empty());
     repo.quarry(&["index"]).success();
 }

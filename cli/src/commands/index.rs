@@ -146,9 +146,9 @@ fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
 fn summary(layout: &IndexLayout, report: &SyncReport) -> String {
     let root = layout.root.display();
     let mut totals = format!(
-        "{} files, {} chunks",
-        format::count(report.files),
-        format::count(report.chunks)
+        "{}, {}",
+        format::plural(report.files, "file"),
+        format::plural(report.chunks, "chunk")
     );
     if report.vectors > 0 {
         totals.push_str(&format!(", {} vectors", format::count(report.vectors)));

@@ -62,10 +62,17 @@ pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
         None => IndexLayout::discover(&start)?,
     };
     let mut retriever = Retriever::open(&layout)?;
-    // The model is loaded only when the index has vectors and the mode uses them.
-    if args.mode != Mode::Keyword && retriever.vector_model().is_some() {
-        let embedder = OnnxEmbedder::load(&ModelSource::from_env())?;
-        retriever = retriever.with_embedder(Box::new(embedder))?;
+    // The model is loaded only when the index has vectors and the mode uses them. While
+    // `quarry index` writes the vector store, hybrid search falls back to keyword.
+    let mut mode = args.mode;
+    if mode != Mode::Keyword && retriever.vector_model().is_some() {
+        if mode == Mode::Hybrid && retriever.writer_active() {
+            eprintln!("note: the index is being updated; showing keyword results only");
+            mode = Mode::Keyword;
+        } else {
+            let embedder = OnnxEmbedder::load(&ModelSource::from_env())?;
+            retriever = retriever.with_embedder(Box::new(embedder))?;
+        }
     }
     let hits = retriever.search(&SearchRequest {
         query: args.query.clone(),
@@ -73,7 +80,7 @@ pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
         lang: args.lang,
         kind: args.kind,
         path: args.path,
-        mode: args.mode,
+        mode,
         explain: args.explain,
     })?;
 

@@ -142,6 +142,10 @@ pub fn chunk_file(
     for chunk in &mut chunks {
         chunk.id = chunk_id(chunk);
     }
+    // Two chunks with the same id would be one point in a store and one too many in the
+    // manifest; the chunkers should never produce them, and this makes sure.
+    let mut seen = std::collections::HashSet::new();
+    chunks.retain(|chunk| seen.insert(chunk.id.clone()));
     chunks
 }
 

@@ -446,3 +446,28 @@ fn ids_are_stable_and_change_with_content() {
         find(&c, "crate::config::square").id
     );
 }
+
+#[test]
+fn minified_lines_make_distinct_windows() {
+    let mut text = String::new();
+    for i in 0..30 {
+        text.push_str(&format!("var a{i} = {i};\n"));
+    }
+    for i in 0..4 {
+        text.push_str(&format!("{}\n", format!("f{i}(x,y);").repeat(400)));
+        text.push('\n');
+    }
+    let out = chunks("vendor/app.min2.js", &text);
+    for pair in out.windows(2) {
+        assert!(
+            pair[1].end_line > pair[0].end_line,
+            "{:?}",
+            (
+                pair[0].start_line,
+                pair[0].end_line,
+                pair[1].start_line,
+                pair[1].end_line
+            )
+        );
+    }
+}

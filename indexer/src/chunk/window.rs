@@ -31,9 +31,12 @@ pub(crate) fn plan_windows(line_costs: &[usize], budget: usize) -> Vec<Range<usi
         if end == line_costs.len() {
             break;
         }
+        // Overlap only with lines that still leave room for the next new line, so every
+        // window reaches past the previous one's end.
+        let room = budget.saturating_sub(line_costs[end]).min(overlap_budget);
         let mut next = end;
         let mut overlap = 0;
-        while next > start + 1 && overlap + line_costs[next - 1] <= overlap_budget {
+        while next > start + 1 && overlap + line_costs[next - 1] <= room {
             overlap += line_costs[next - 1];
             next -= 1;
         }
@@ -131,5 +134,17 @@ mod tests {
     fn a_line_over_budget_is_its_own_window() {
         let windows = plan_windows(&[5, 500, 5], 64);
         assert_eq!(windows, vec![0..1, 1..2, 2..3]);
+    }
+
+    #[test]
+    fn every_window_reaches_past_the_previous_one() {
+        // Minified code: short lines, then lines far over the budget.
+        let mut costs = vec![4; 40];
+        costs.extend([900, 700, 3, 800]);
+        let windows = plan_windows(&costs, 64);
+        for pair in windows.windows(2) {
+            assert!(pair[1].end > pair[0].end, "{pair:?}");
+        }
+        assert_eq!(windows.last().map(|w| w.end), Some(costs.len()));
     }
 }
