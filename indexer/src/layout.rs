@@ -223,6 +223,15 @@ impl Drop for WriterLock {
     }
 }
 
+/// Removes a file; one that is already gone is fine.
+pub(crate) fn remove_file_if_present(path: &Path) -> Result<(), IndexError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(IndexError::io("removing", path)(e)),
+    }
+}
+
 /// Writes `bytes` to `path` so that readers see the old or the new content, never a mix:
 /// a temporary file beside it is written, flushed to disk and renamed over it.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {

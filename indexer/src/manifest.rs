@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::IndexError;
 use crate::chunk::ChunkSettings;
-use crate::layout::write_atomically;
+use crate::layout::{remove_file_if_present, write_atomically};
 use crate::walk::{SkipReason, WalkSettings};
 
 /// Version of everything on disk: manifest, keyword schema, tokenizer and chunker output.
@@ -161,11 +161,7 @@ impl Manifest {
 
     /// Writes the manifest atomically.
     pub fn save(&self, path: &Path) -> Result<(), IndexError> {
-        let bytes = serde_json::to_vec(self).map_err(|e| IndexError::Corrupt {
-            index_dir: path.to_path_buf(),
-            reason: format!("manifest could not be serialised: {e}"),
-        })?;
-        write_atomically(path, &bytes)
+        save_json(self, path, "manifest")
     }
 
     /// Total chunks over all files.
@@ -178,10 +174,12 @@ impl Manifest {
         self.files.values().map(|f| f.vectors).sum()
     }
 
-    /// Whether a file with this size and mtime can be trusted unchanged without reading it.
-    pub fn is_fresh(&self, size: u64, mtime_ns: u64, entry_size: u64, entry_mtime: u64) -> bool {
-        size == entry_size
-            && mtime_ns == entry_mtime
+    /// Whether a file found with this size and mtime can be trusted to be the version
+    /// recorded (`recorded_size`, `recorded_mtime`) without reading it.
+    pub fn is_fresh(&self, found: (u64, u64), recorded_size: u64, recorded_mtime: u64) -> bool {
+        let (size, mtime_ns) = found;
+        size == recorded_size
+            && mtime_ns == recorded_mtime
             && mtime_ns.saturating_add(RACY_WINDOW_NS) < self.scan_started_ns
     }
 }
@@ -203,19 +201,20 @@ impl Journal {
 
     /// Writes the journal atomically and durably.
     pub fn save(&self, path: &Path) -> Result<(), IndexError> {
-        let bytes = serde_json::to_vec(self).map_err(|e| IndexError::Corrupt {
-            index_dir: path.to_path_buf(),
-            reason: format!("journal could not be serialised: {e}"),
-        })?;
-        write_atomically(path, &bytes)
+        save_json(self, path, "journal")
     }
 
     /// Removes the journal: the sync it described is complete.
     pub fn clear(path: &Path) -> Result<(), IndexError> {
-        match fs::remove_file(path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(IndexError::io("removing", path)(e)),
-        }
+        remove_file_if_present(path)
     }
+}
+
+/// Serialises `value` as JSON and writes it atomically to `path`.
+fn save_json<T: Serialize>(value: &T, path: &Path, what: &str) -> Result<(), IndexError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| IndexError::Corrupt {
+        index_dir: path.to_path_buf(),
+        reason: format!("{what} could not be serialised: {e}"),
+    })?;
+    write_atomically(path, &bytes)
 }

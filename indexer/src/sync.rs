@@ -30,7 +30,7 @@ use crate::embed::cache::VectorCache;
 use crate::embed::{Embedder, cache_key, embed_text, should_embed};
 use crate::failpoint;
 use crate::keyword::KeywordIndex;
-use crate::layout::{IndexLayout, WriterLock, write_atomically};
+use crate::layout::{IndexLayout, WriterLock, remove_file_if_present, write_atomically};
 use crate::manifest::{
     FileEntry, IndexSettings, Journal, Manifest, RunStats, SCHEMA_VERSION, SkippedEntry,
 };
@@ -305,10 +305,10 @@ pub fn sync(
             // The manifest goes first: a crash after it leaves stores the next run sees as
             // unlisted (and rebuilds), never a manifest vouching for a wiped store.
             manifest = Manifest::new(settings.clone(), now_secs());
-            remove_if_present(&layout.manifest())?;
+            remove_file_if_present(&layout.manifest())?;
             Journal::clear(&layout.journal())?;
             remove_dir_if_present(&layout.vector_shard_dir())?;
-            remove_if_present(&layout.vector_model_file())?;
+            remove_file_if_present(&layout.vector_model_file())?;
             (KeywordIndex::create(&layout.keyword_dir())?, None)
         }
     };
@@ -339,7 +339,7 @@ pub fn sync(
         }
         None => {
             remove_dir_if_present(&layout.vector_shard_dir())?;
-            remove_if_present(&layout.vector_model_file())?;
+            remove_file_if_present(&layout.vector_model_file())?;
             None
         }
     };
@@ -381,23 +381,14 @@ pub fn sync(
             to_read.push(candidate);
             continue;
         }
+        let found = (candidate.size, candidate.mtime_ns);
         if let Some(entry) = manifest.files.get(&candidate.rel_path)
-            && manifest.is_fresh(
-                candidate.size,
-                candidate.mtime_ns,
-                entry.size,
-                entry.mtime_ns,
-            )
+            && manifest.is_fresh(found, entry.size, entry.mtime_ns)
         {
             continue;
         }
         if let Some(entry) = manifest.skipped.get(&candidate.rel_path)
-            && manifest.is_fresh(
-                candidate.size,
-                candidate.mtime_ns,
-                entry.size,
-                entry.mtime_ns,
-            )
+            && manifest.is_fresh(found, entry.size, entry.mtime_ns)
         {
             *report.skipped.entry(entry.reason).or_default() += 1;
             continue;
@@ -721,14 +712,6 @@ fn read_file(
             vectors: 0,
         },
         chunks,
-    }
-}
-
-fn remove_if_present(path: &std::path::Path) -> Result<(), IndexError> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(IndexError::io("removing", path)(e)),
     }
 }
 
