@@ -196,7 +196,10 @@ struct Stores<'e> {
 
 struct VectorSide<'e> {
     store: EdgeVectorStore,
-    cache: VectorCache,
+    /// Opened on the first batch with something to embed: a sync with nothing to embed
+    /// never reads the cache file (tens of MB on a large repository).
+    cache: Option<VectorCache>,
+    cache_dir: std::path::PathBuf,
     embedder: &'e mut dyn Embedder,
 }
 
@@ -211,8 +214,8 @@ impl Stores<'_> {
 
     /// Commits the stores, then checkpoints the manifest: never the other way round.
     fn commit(&mut self, layout: &IndexLayout, manifest: &Manifest) -> Result<(), IndexError> {
-        if let Some(side) = self.vectors.as_mut() {
-            side.cache.flush()?;
+        if let Some(cache) = self.vectors.as_mut().and_then(|side| side.cache.as_mut()) {
+            cache.flush()?;
         }
         failpoint::hit("before-commit");
         self.keyword.commit()?;
@@ -330,10 +333,10 @@ pub fn sync(
                 let bytes = serde_json::to_vec(&model).unwrap_or_default();
                 write_atomically(&layout.vector_model_file(), &bytes)?;
             }
-            let cache = VectorCache::open(&layout.vector_dir(), &model.model_id, model.dims)?;
             Some(VectorSide {
                 store,
-                cache,
+                cache: None,
+                cache_dir: layout.vector_dir(),
                 embedder,
             })
         }
@@ -629,10 +632,23 @@ fn embed_batch<'c>(
         .filter(|c| should_embed(c))
         .map(|c| (c, cache_key(&model_id, c)))
         .collect();
+    if wanted.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let VectorSide {
+        cache,
+        cache_dir,
+        embedder,
+        ..
+    } = side;
+    let cache = match cache {
+        Some(cache) => cache,
+        None => cache.insert(VectorCache::open(cache_dir, &model_id, embedder.dims())?),
+    };
     let mut missing: Vec<(String, [u8; 16])> = Vec::new();
     let mut queued: BTreeSet<[u8; 16]> = BTreeSet::new();
     for (chunk, key) in &wanted {
-        if side.cache.get(key).is_none() && queued.insert(*key) {
+        if cache.get(key).is_none() && queued.insert(*key) {
             missing.push((embed_text(chunk), *key));
         }
     }
@@ -645,22 +661,22 @@ fn embed_batch<'c>(
             break;
         }
         let texts: Vec<&str> = group.iter().map(|(text, _)| text.as_str()).collect();
-        let vectors = side.embedder.embed(&texts).map_err(|e| IndexError::Embed {
+        let vectors = embedder.embed(&texts).map_err(|e| IndexError::Embed {
             reason: e.to_string(),
         })?;
         for ((_, key), vector) in group.iter().zip(vectors) {
-            side.cache.put(*key, vector)?;
+            cache.put(*key, vector)?;
         }
         report.chunks_embedded += group.len();
     }
     report.embed_ms += started.elapsed().as_millis() as u64;
-    side.cache.flush()?;
+    cache.flush()?;
     if cut_short {
         return Ok(None);
     }
     let mut out = Vec::with_capacity(wanted.len());
     for (chunk, key) in &wanted {
-        if let Some(vector) = side.cache.get(key) {
+        if let Some(vector) = cache.get(key) {
             out.push((*chunk, vector.to_vec()));
         }
     }

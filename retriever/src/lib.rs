@@ -10,7 +10,6 @@ mod filter;
 mod fusion;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::str::FromStr;
 
 use quarry_indexer::embed::Embedder;
@@ -257,11 +256,6 @@ impl Retriever {
     pub fn with_weights(mut self, weights: FusionWeights) -> Self {
         self.weights = weights;
         self
-    }
-
-    /// The repository root this index covers.
-    pub fn root(&self) -> &PathBuf {
-        &self.layout.root
     }
 
     /// The best `k` chunks for the request, best first, none overlapping another.
