@@ -209,6 +209,13 @@ fn contains_private_key(text: &str) -> bool {
     false
 }
 
+/// Whether a path's file name looks like a secret (`.env`, keys, credentials): what the walk
+/// skips unless told otherwise, and what nothing may send to an LLM.
+pub fn is_secret_path(path: &str) -> bool {
+    let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
+    is_secret_name(name)
+}
+
 fn is_secret_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     if lower.starts_with(".env") || lower.starts_with("id_rsa") || lower.starts_with("id_dsa") {

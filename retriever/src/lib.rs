@@ -8,6 +8,7 @@
 
 mod filter;
 mod fusion;
+pub mod pack;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -21,6 +22,7 @@ use quarry_indexer::{Chunk, ChunkKind, IndexError, IndexLayout, lang};
 use serde::Serialize;
 
 pub use fusion::FusionWeights;
+pub use pack::{ContextItem, ContextPack, ContextRole};
 
 use filter::PathFilter;
 
@@ -260,6 +262,26 @@ impl Retriever {
 
     /// The best `k` chunks for the request, best first, none overlapping another.
     pub fn search(&mut self, request: &SearchRequest) -> Result<Vec<Hit>, SearchError> {
+        let ranked = self.ranked(request)?;
+        Ok(ranked
+            .into_iter()
+            .map(|r| Hit {
+                path: r.chunk.path,
+                start_line: r.chunk.start_line,
+                end_line: r.chunk.end_line,
+                symbol: r.chunk.symbol,
+                kind: r.chunk.kind.as_str().to_string(),
+                lang: r.chunk.lang,
+                score: r.score,
+                text: r.chunk.text,
+                explain: request.explain.then_some(r.explain),
+            })
+            .collect())
+    }
+
+    /// The chunks behind [`Retriever::search`], whole (with signature, doc and enclosing
+    /// headers), for callers that build prompts rather than print hits.
+    pub(crate) fn ranked(&mut self, request: &SearchRequest) -> Result<Vec<Ranked>, SearchError> {
         if request.query.trim().is_empty() {
             return Err(SearchError::EmptyQuery);
         }
@@ -351,7 +373,7 @@ impl Retriever {
                 &request.query,
                 &chunks,
             );
-            let mut hits: Vec<Hit> = Vec::with_capacity(request.k);
+            let mut hits: Vec<Ranked> = Vec::with_capacity(request.k);
             for candidate in fused {
                 let Some(chunk) = chunks.get(&candidate.id) else {
                     continue; // a vector whose chunk is gone: never shown
@@ -359,24 +381,14 @@ impl Retriever {
                 if filter.as_ref().is_some_and(|f| !f.matches(&chunk.path)) {
                     continue;
                 }
-                let overlaps = hits.iter().any(|h| {
-                    h.path == chunk.path
-                        && h.start_line <= chunk.end_line
-                        && chunk.start_line <= h.end_line
-                });
+                let overlaps = hits.iter().any(|h| overlapping(&h.chunk, chunk));
                 if overlaps {
                     continue;
                 }
-                hits.push(Hit {
-                    path: chunk.path.clone(),
-                    start_line: chunk.start_line,
-                    end_line: chunk.end_line,
-                    symbol: chunk.symbol.clone(),
-                    kind: chunk.kind.as_str().to_string(),
-                    lang: chunk.lang.clone(),
+                hits.push(Ranked {
+                    chunk: chunk.clone(),
                     score: round(candidate.score),
-                    text: chunk.text.clone(),
-                    explain: request.explain.then(|| candidate.explain.clone()),
+                    explain: candidate.explain.clone(),
                 });
                 if hits.len() == request.k {
                     break;
@@ -388,6 +400,23 @@ impl Retriever {
             limit = (limit * 4).min(MAX_CANDIDATES);
         }
     }
+
+    /// The keyword index, for lookups by name (context packing finds definitions with it).
+    pub(crate) fn keyword(&self) -> &KeywordIndex {
+        &self.keyword
+    }
+}
+
+/// One ranked chunk, before it is shaped into a [`Hit`].
+pub(crate) struct Ranked {
+    pub(crate) chunk: Chunk,
+    pub(crate) score: f32,
+    pub(crate) explain: Explain,
+}
+
+/// Whether two chunks share a line of the same file.
+pub(crate) fn overlapping(a: &Chunk, b: &Chunk) -> bool {
+    a.path == b.path && a.start_line <= b.end_line && b.start_line <= a.end_line
 }
 
 /// Most candidates fetched from each retriever while looking for `k` hits that pass filters.
