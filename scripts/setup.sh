@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing Quarry needs on a fresh Debian machine: a C compiler,
 # ONNX Runtime and the offline embedding model (scripts/install_model.py), and for --test
-# pytest.
+# pytest and a local LLM (llama.cpp's server built from source plus a tiny model,
+# scripts/install_llm.py; 10-20 minutes the first time, cached after).
 #
 #   scripts/setup.sh          # build dependencies only
-#   scripts/setup.sh --test   # plus what the test suite needs (pytest for the Python fixture)
+#   scripts/setup.sh --test   # plus what the test suite needs
 #
 # Safe to run again: every step checks before it installs.
 set -euo pipefail
@@ -64,5 +65,15 @@ if [ "$want_tests" -eq 1 ]; then
     python3 -m pip install --quiet pytest 2>/dev/null \
       || python3 -m pip install --quiet --break-system-packages pytest
   fi
+  # llama-server is built with a C++ compiler; python3-venv holds cmake and ninja.
+  if ! command -v c++ >/dev/null; then
+    say "installing a C++ compiler"
+    apt_install build-essential
+  fi
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    say "installing python3-venv"
+    apt_install python3-venv
+  fi
+  python3 "$(dirname "$0")/install_llm.py" --cache "$cache"
 fi
 say "ready ($(cargo --version))"

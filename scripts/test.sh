@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh --test
 
+# The local LLM that setup installed, for the tests that talk to a real model.
+cache="${QUARRY_CACHE_DIR:-$HOME/.cache/quarry}"
+export QUARRY_TEST_LLAMA_SERVER="${QUARRY_TEST_LLAMA_SERVER:-$cache/llm/bin/llama-server}"
+export QUARRY_TEST_LLM_MODEL="${QUARRY_TEST_LLM_MODEL:-$cache/llm/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
+
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 failed=0

@@ -1,4 +1,4 @@
-//! `quarry`: index a repository and search it.
+//! `quarry`: index a repository, search it and ask about it.
 //!
 //! This binary owns presentation: argument parsing, progress bars, colours, output formats
 //! and exit codes. All the work happens in the library crates; every error they return is
@@ -19,9 +19,11 @@ Examples:
   quarry search \"load config\"        best matching functions, classes and sections
   quarry search Router -k 5 --lang rust --path 'src/**'
   quarry search \"retry upload\" --json | jq '.[0].path'
-  quarry status                      what is indexed, how fresh, how big";
+  quarry ask \"how is config loaded?\"   an answer citing path:start-end
+  quarry status                      what is indexed, how fresh, how big
+  quarry config                      which LLM and settings are in effect, and from where";
 
-/// A RAG-first code index: function-level search over your repository.
+/// A RAG-first code index: function-level search and answers over your repository.
 #[derive(Debug, Parser)]
 #[command(name = "quarry", version, after_help = EXAMPLES)]
 struct Cli {
@@ -60,6 +62,18 @@ Examples:
   quarry status
   quarry status --json | jq .chunks")]
     Status(commands::status::StatusArgs),
+    /// Ask a question about the code; the answer cites the chunks it used.
+    #[command(after_help = "\
+Examples:
+  quarry ask \"how is the config loaded?\"
+  quarry ask \"what retries a failed upload?\" --json
+  QUARRY_LLM_URL=http://127.0.0.1:8080/v1 QUARRY_LLM_MODEL=local quarry ask \"where are routes matched?\"
+
+The LLM comes from quarry.toml, ~/.config/quarry/config.toml, QUARRY_LLM_URL / QUARRY_LLM_MODEL /
+QUARRY_LLM_PROVIDER, OPENAI_API_KEY or ANTHROPIC_API_KEY; `quarry config` shows what is in effect.")]
+    Ask(commands::ask::AskArgs),
+    /// Show the effective configuration and where each value came from (keys redacted).
+    Config(commands::config::ConfigArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +83,8 @@ fn main() -> ExitCode {
         Command::Index(args) => commands::index::run(args, cli.index_dir.as_deref()),
         Command::Search(args) => commands::search::run(args, cli.index_dir.as_deref()),
         Command::Status(args) => commands::status::run(args, cli.index_dir.as_deref()),
+        Command::Ask(args) => commands::ask::run(args, cli.index_dir.as_deref()),
+        Command::Config(args) => commands::config::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -235,10 +235,7 @@ fn is_definition(kind: ChunkKind) -> bool {
 
 /// `load` of `crate::config::Config::load` or `notes.store.Store.load`.
 fn last_segment(symbol: &str) -> &str {
-    symbol
-        .rsplit([':', '.'])
-        .next()
-        .unwrap_or(symbol)
+    symbol.rsplit([':', '.']).next().unwrap_or(symbol)
 }
 
 /// Names called in a piece of code (`name(`, `.name(`, `Type::name(`), in order of first

@@ -4,6 +4,8 @@
 //! The tests drive the release binary (`cargo build --release` first; `scripts/test.sh` does),
 //! or the binary named by `QUARRY_BIN`.
 
+pub mod llm;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -92,7 +94,14 @@ impl Repo {
         command.args(args).current_dir(self.path());
         command
             .env_remove("QUARRY_INDEX_DIR")
-            .env_remove("QUARRY_FAILPOINT");
+            .env_remove("QUARRY_FAILPOINT")
+            // The developer's own LLM settings must not leak into a test.
+            .env_remove("QUARRY_LLM_URL")
+            .env_remove("QUARRY_LLM_MODEL")
+            .env_remove("QUARRY_LLM_PROVIDER")
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("ANTHROPIC_API_KEY")
+            .env("XDG_CONFIG_HOME", self.path().join(".no-user-config"));
         for (key, value) in env {
             command.env(key, value);
         }

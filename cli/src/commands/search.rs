@@ -56,24 +56,8 @@ pub struct SearchArgs {
 
 /// Runs `quarry search`.
 pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
-    let start = args.root.clone().unwrap_or_else(|| PathBuf::from("."));
-    let layout = match index_dir {
-        Some(dir) => IndexLayout::new(&start, Some(dir))?,
-        None => IndexLayout::discover(&start)?,
-    };
-    let mut retriever = Retriever::open(&layout)?;
-    // The model is loaded only when the index has vectors and the mode uses them. While
-    // `quarry index` writes the vector store, hybrid search falls back to keyword.
-    let mut mode = args.mode;
-    if mode != Mode::Keyword && retriever.vector_model().is_some() {
-        if mode == Mode::Hybrid && retriever.writer_active() {
-            eprintln!("note: the index is being updated; showing keyword results only");
-            mode = Mode::Keyword;
-        } else {
-            let embedder = OnnxEmbedder::load(&ModelSource::from_env())?;
-            retriever = retriever.with_embedder(Box::new(embedder))?;
-        }
-    }
+    let layout = find_layout(args.root.as_deref(), index_dir)?;
+    let (mut retriever, mode) = open_retriever(&layout, args.mode)?;
     let hits = retriever.search(&SearchRequest {
         query: args.query.clone(),
         k: args.k,
@@ -104,6 +88,33 @@ pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
         write_hit(&mut out, hit, &words, style)?;
     }
     Ok(())
+}
+
+/// The index for `root` (or the one around the current directory).
+pub(crate) fn find_layout(root: Option<&Path>, index_dir: Option<&Path>) -> Result<IndexLayout> {
+    let start = root.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    Ok(match index_dir {
+        Some(dir) => IndexLayout::new(&start, Some(dir))?,
+        None => IndexLayout::discover(&start)?,
+    })
+}
+
+/// Opens the index for searching in `mode`, loading the model only when the index has
+/// vectors and the mode uses them. While `quarry index` writes the vector store, hybrid
+/// search falls back to keyword (the returned mode says which runs).
+pub(crate) fn open_retriever(layout: &IndexLayout, mode: Mode) -> Result<(Retriever, Mode)> {
+    let mut retriever = Retriever::open(layout)?;
+    let mut mode = mode;
+    if mode != Mode::Keyword && retriever.vector_model().is_some() {
+        if mode == Mode::Hybrid && retriever.writer_active() {
+            eprintln!("note: the index is being updated; showing keyword results only");
+            mode = Mode::Keyword;
+        } else {
+            let embedder = OnnxEmbedder::load(&ModelSource::from_env())?;
+            retriever = retriever.with_embedder(Box::new(embedder))?;
+        }
+    }
+    Ok((retriever, mode))
 }
 
 fn write_hit(out: &mut impl Write, hit: &Hit, words: &[String], style: Style) -> Result<()> {
