@@ -5,6 +5,7 @@
 //! printed here as one line, followed by a non-zero exit.
 
 mod commands;
+mod daemon;
 mod format;
 
 use std::path::PathBuf;
@@ -21,7 +22,8 @@ Examples:
   quarry search \"retry upload\" --json | jq '.[0].path'
   quarry ask \"how is config loaded?\"   an answer citing path:start-end
   quarry status                      what is indexed, how fresh, how big
-  quarry config                      which LLM and settings are in effect, and from where";
+  quarry config                      which LLM and settings are in effect, and from where
+  quarry daemon                      keep the index fresh as you edit";
 
 /// A RAG-first code index: function-level search and answers over your repository.
 #[derive(Debug, Parser)]
@@ -74,17 +76,31 @@ QUARRY_LLM_PROVIDER, OPENAI_API_KEY or ANTHROPIC_API_KEY; `quarry config` shows 
     Ask(commands::ask::AskArgs),
     /// Show the effective configuration and where each value came from (keys redacted).
     Config(commands::config::ConfigArgs),
+    /// Watch the repository and keep its index fresh; other commands use it while it runs.
+    #[command(after_help = "\
+Examples:
+  quarry daemon                 watch the current repository (Ctrl-C or --stop ends it)
+  quarry daemon ../other &      watch another one in the background
+  quarry daemon --stop          stop the daemon of the current repository
+
+While it runs, `quarry search`, `ask`, `status` and `index` go through it (warm model, open
+index); it logs to .quarry/daemon.log.")]
+    Daemon(daemon::DaemonArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    // The daemon sets up its own logging (to its log file too).
+    if !matches!(cli.command, Command::Daemon(_)) {
+        init_logging(cli.verbose);
+    }
     let result = match cli.command {
         Command::Index(args) => commands::index::run(args, cli.index_dir.as_deref()),
         Command::Search(args) => commands::search::run(args, cli.index_dir.as_deref()),
         Command::Status(args) => commands::status::run(args, cli.index_dir.as_deref()),
         Command::Ask(args) => commands::ask::run(args, cli.index_dir.as_deref()),
         Command::Config(args) => commands::config::run(args),
+        Command::Daemon(args) => daemon::run(args, cli.index_dir.as_deref(), cli.verbose),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

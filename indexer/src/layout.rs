@@ -157,6 +157,20 @@ impl IndexLayout {
         walk(&self.dir)
     }
 
+    /// The pid written by the writer that holds (or last held) the lock.
+    pub fn lock_holder(&self) -> Option<u32> {
+        fs::read_to_string(self.lock_file())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Whether a writer other than this process holds the lock right now.
+    pub fn is_locked_by_another_process(&self) -> bool {
+        self.is_locked() && self.lock_holder() != Some(std::process::id())
+    }
+
     /// Whether a writer holds the lock right now.
     pub fn is_locked(&self) -> bool {
         let Ok(file) = File::open(self.lock_file()) else {
@@ -179,6 +193,7 @@ const MANIFEST_FILE: &str = "manifest.json";
 #[derive(Debug)]
 pub struct WriterLock {
     file: File,
+    dir: PathBuf,
 }
 
 impl WriterLock {
@@ -213,7 +228,15 @@ impl WriterLock {
             .and_then(|()| file.seek(SeekFrom::Start(0)))
             .and_then(|_| file.write_all(pid.as_bytes()));
         written.map_err(IndexError::io("writing", &path))?;
-        Ok(WriterLock { file })
+        Ok(WriterLock {
+            file,
+            dir: layout.dir.clone(),
+        })
+    }
+
+    /// Whether this lock is the one of `layout`'s index.
+    pub fn guards(&self, layout: &IndexLayout) -> bool {
+        self.dir == layout.dir
     }
 }
 

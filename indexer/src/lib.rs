@@ -27,6 +27,7 @@ pub mod sync;
 pub mod tokens;
 pub mod vector;
 pub mod walk;
+pub mod watch;
 
 mod failpoint;
 

@@ -69,7 +69,7 @@ impl SyncOptions {
 }
 
 /// Settings the caller sets explicitly; `None` keeps the current value.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettingsOverrides {
     /// Largest file indexed, in bytes.
     pub max_file_size: Option<u64>,
@@ -131,7 +131,7 @@ pub enum SyncEvent {
 }
 
 /// What a sync did.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncReport {
     /// Files in the index after the sync.
     pub files: usize,
@@ -238,8 +238,26 @@ pub fn sync(
     embedder: Option<&mut dyn Embedder>,
     on_event: &mut dyn FnMut(SyncEvent),
 ) -> Result<SyncReport, IndexError> {
+    let lock = WriterLock::acquire(layout)?;
+    sync_holding(&lock, layout, options, embedder, on_event)
+}
+
+/// [`sync`] for a caller that already holds the index's writer lock and keeps it between
+/// syncs (the daemon).
+pub fn sync_holding(
+    lock: &WriterLock,
+    layout: &IndexLayout,
+    options: &SyncOptions,
+    embedder: Option<&mut dyn Embedder>,
+    on_event: &mut dyn FnMut(SyncEvent),
+) -> Result<SyncReport, IndexError> {
+    if !lock.guards(layout) {
+        return Err(IndexError::Corrupt {
+            index_dir: layout.dir.clone(),
+            reason: "sync called with the writer lock of another index".to_string(),
+        });
+    }
     let started = Instant::now();
-    let _lock = WriterLock::acquire(layout)?;
     let mut report = SyncReport::default();
 
     let loaded = match Manifest::load(&layout.manifest()) {

@@ -86,8 +86,11 @@ pub fn build_messages(question: &str, pack: &ContextPack) -> Vec<Message> {
     vec![
         Message::system(SYSTEM_PROMPT),
         Message::user(format!(
-            "Context:\n\n{context}Question: {}",
-            question.trim()
+            "Context:\n\n{context}Question: {}\n\nAnswer briefly and cite the labels you used, like [{}].",
+            question.trim(),
+            pack.items
+                .first()
+                .map_or_else(|| "path:1-10".to_string(), |item| item.label())
         )),
     ]
 }
@@ -283,7 +286,8 @@ mod tests {
         let user = &messages[1].content;
         assert!(user.contains("[src/config.rs:12-40]\nfn load() {}"));
         assert!(user.contains("[src/env.rs:1-9]\nfn apply_env() {}"));
-        assert!(user.ends_with("Question: how is config loaded?"));
+        assert!(user.contains("Question: how is config loaded?\n"));
+        assert!(user.ends_with("cite the labels you used, like [src/config.rs:12-40]."));
     }
 
     #[tokio::test]

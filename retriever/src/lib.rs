@@ -19,7 +19,7 @@ use quarry_indexer::sync::VectorModel;
 use quarry_indexer::vector::edge::EdgeVectorStore;
 use quarry_indexer::vector::{VectorFilter, VectorStore};
 use quarry_indexer::{Chunk, ChunkKind, IndexError, IndexLayout, lang};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use fusion::FusionWeights;
 pub use pack::{ContextItem, ContextPack, ContextRole};
@@ -97,7 +97,7 @@ pub enum SearchError {
 }
 
 /// Which retrievers answer a search.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// BM25 and vectors, fused.
@@ -125,7 +125,7 @@ impl FromStr for Mode {
 }
 
 /// A search request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchRequest {
     /// Free text: words, identifiers, paths.
     pub query: String,
@@ -159,7 +159,7 @@ impl SearchRequest {
 }
 
 /// One search result: the `quarry search --json` contract.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hit {
     /// Path relative to the repository root.
     pub path: String,
@@ -178,12 +178,12 @@ pub struct Hit {
     /// The chunk's text.
     pub text: String,
     /// Where the hit came from, with `--explain`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub explain: Option<Explain>,
 }
 
 /// A hit's rank (1-based) and raw score in each retriever that found it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Explain {
     /// Rank among BM25 candidates.
     pub keyword_rank: Option<usize>,
@@ -226,9 +226,10 @@ impl Retriever {
     }
 
     /// Whether another process is writing the index right now. The vector store is then left
-    /// alone (Qdrant Edge shards have one owner at a time) and searches use keyword only.
+    /// alone (Qdrant Edge shards have one owner at a time) and searches use keyword only. A
+    /// process that holds the lock itself (the daemon) searches between its own writes.
     pub fn writer_active(&self) -> bool {
-        self.layout.is_locked()
+        self.layout.is_locked_by_another_process()
     }
 
     /// Enables vector search with the embedder for queries; it must be the index's model.

@@ -14,7 +14,7 @@ use quarry_indexer::keyword::KeywordQuery;
 use quarry_indexer::tokens::{ApproxTokenCounter, TokenCounter};
 use quarry_indexer::walk::is_secret_path;
 use quarry_indexer::{Chunk, ChunkKind};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Retriever, SearchError, SearchRequest, overlapping};
 
@@ -24,7 +24,7 @@ const CALLERS_SCANNED: usize = 3;
 const MAX_CALLEES: usize = 6;
 
 /// Why a chunk is in the pack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ContextRole {
     /// Retrieved for the question.
@@ -34,7 +34,7 @@ pub enum ContextRole {
 }
 
 /// One chunk in a prompt's context.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContextItem {
     /// Path relative to the repository root.
     pub path: String,
@@ -86,7 +86,7 @@ impl ContextItem {
 }
 
 /// The packed context for one question.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContextPack {
     /// The items, hits first (best first), then callee definitions.
     pub items: Vec<ContextItem>,

@@ -90,6 +90,14 @@ impl Repo {
 
     /// Like [`Repo::quarry`] with extra environment variables.
     pub fn quarry_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        Run {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            output: self.command(args, env).output().expect("run quarry"),
+        }
+    }
+
+    /// A `quarry ARGS` command in the repository, isolated from the developer's settings.
+    pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(quarry_bin());
         command.args(args).current_dir(self.path());
         command
@@ -105,10 +113,7 @@ impl Repo {
         for (key, value) in env {
             command.env(key, value);
         }
-        Run {
-            args: args.iter().map(|a| a.to_string()).collect(),
-            output: command.output().expect("run quarry"),
-        }
+        command
     }
 
     /// `quarry index` that must succeed; returns its summary line.

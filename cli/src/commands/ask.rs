@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use quarry_orchestrator::ask::{Answer, ask, mark_unverified};
 use quarry_orchestrator::llm::trace::{TraceLog, now_rfc3339};
@@ -12,7 +12,9 @@ use quarry_retriever::{ContextPack, Mode, SearchRequest};
 use serde::Serialize;
 
 use crate::commands::config::LlmArgs;
-use crate::commands::search::{find_layout, open_retriever};
+use crate::commands::search::{DAEMON_TIMEOUT, find_layout, open_retriever};
+use crate::daemon::client::DaemonClient;
+use crate::daemon::protocol::{Request, Response};
 use crate::format::{self, Style};
 
 /// Arguments of `quarry ask`.
@@ -71,21 +73,28 @@ pub fn run(args: AskArgs, index_dir: Option<&Path>) -> Result<()> {
         .join("traces")
         .join(format!("ask-{}.jsonl", &now_rfc3339()[..10]));
 
-    let (mut retriever, mode) = open_retriever(&layout, Mode::Hybrid)?;
     let request = SearchRequest {
         query: args.question.clone(),
         k: args.k.unwrap_or(config.ask.k.value),
         lang: args.lang,
         kind: None,
         path: args.path,
-        mode,
+        mode: Mode::Hybrid,
         explain: false,
     };
     let budget = args
         .context_tokens
         .unwrap_or(config.ask.context_tokens.value);
-    let pack = retriever.pack_context(&request, budget)?;
-    drop(retriever);
+    let pack = match DaemonClient::connect(&layout) {
+        Some(mut daemon) => match daemon.call(Request::Pack { request, budget }, DAEMON_TIMEOUT)? {
+            Response::Pack { pack } => pack,
+            other => bail!("the quarry daemon answered a context request with {other:?}"),
+        },
+        None => {
+            let (mut retriever, mode) = open_retriever(&layout, request.mode)?;
+            retriever.pack_context(&SearchRequest { mode, ..request }, budget)?
+        }
+    };
 
     let trace = TraceLog::open(&trace_path, config.secrets())
         .with_context(|| format!("cannot open the trace {}", trace_path.display()))?;

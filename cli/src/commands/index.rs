@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use quarry_indexer::IndexLayout;
@@ -15,6 +15,8 @@ use quarry_indexer::sync::{
     SettingsOverrides, SyncEvent, SyncOptions, SyncReport, stored_settings, sync,
 };
 
+use crate::daemon::client::DaemonClient;
+use crate::daemon::protocol::{Request, Response};
 use crate::format;
 
 /// Arguments of `quarry index`.
@@ -51,12 +53,36 @@ pub struct IndexArgs {
 pub fn run(args: IndexArgs, index_dir: Option<&Path>) -> Result<()> {
     let root = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
     let layout = IndexLayout::new(&root, index_dir)?;
+    let overrides = SettingsOverrides {
+        max_file_size: args.max_file_size,
+        chunk_tokens: args.chunk_tokens.map(|t| t as usize),
+        include_secrets: args.include_secrets.then_some(true),
+    };
+    // A running daemon is the index's only writer: the update goes through it.
+    if let Some(mut daemon) = DaemonClient::connect(&layout) {
+        let request = Request::Index {
+            overrides,
+            rebuild: args.rebuild,
+            // As without a daemon: the flag drops vectors, --rebuild brings them back,
+            // otherwise the index keeps what it has.
+            keyword_only: if args.keyword_only {
+                Some(true)
+            } else if args.rebuild {
+                Some(false)
+            } else {
+                None
+            },
+        };
+        return match daemon.call(request, Duration::from_secs(24 * 3600))? {
+            Response::Indexed { report } => {
+                format::print_line(&summary(&layout, &report))?;
+                Ok(())
+            }
+            other => bail!("the quarry daemon answered an index request with {other:?}"),
+        };
+    }
     let options = SyncOptions {
-        overrides: SettingsOverrides {
-            max_file_size: args.max_file_size,
-            chunk_tokens: args.chunk_tokens.map(|t| t as usize),
-            include_secrets: args.include_secrets.then_some(true),
-        },
+        overrides,
         force_rebuild: args.rebuild,
         cancel: Some(cancel_on_ctrl_c()),
     };

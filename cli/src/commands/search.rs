@@ -2,14 +2,20 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 use quarry_indexer::IndexLayout;
 use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
 use quarry_retriever::{Hit, Mode, Retriever, SearchRequest};
 
+use crate::daemon::client::DaemonClient;
+use crate::daemon::protocol::{Request, Response};
 use crate::format::Style;
+
+/// How long a command waits for the daemon's answer (a search may wait for an update).
+pub(crate) const DAEMON_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Lines of each hit shown in human output.
 const PREVIEW_LINES: usize = 4;
@@ -57,16 +63,30 @@ pub struct SearchArgs {
 /// Runs `quarry search`.
 pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
     let layout = find_layout(args.root.as_deref(), index_dir)?;
-    let (mut retriever, mode) = open_retriever(&layout, args.mode)?;
-    let hits = retriever.search(&SearchRequest {
+    let request = SearchRequest {
         query: args.query.clone(),
         k: args.k,
         lang: args.lang,
         kind: args.kind,
         path: args.path,
-        mode,
+        mode: args.mode,
         explain: args.explain,
-    })?;
+    };
+    let hits = match DaemonClient::connect(&layout) {
+        Some(mut daemon) => match daemon.call(Request::Search { request }, DAEMON_TIMEOUT)? {
+            Response::Hits { hits, note } => {
+                if let Some(note) = note {
+                    eprintln!("note: {note}");
+                }
+                hits
+            }
+            other => bail!("the quarry daemon answered a search with {other:?}"),
+        },
+        None => {
+            let (mut retriever, mode) = open_retriever(&layout, request.mode)?;
+            retriever.search(&SearchRequest { mode, ..request })?
+        }
+    };
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

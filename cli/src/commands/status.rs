@@ -10,6 +10,8 @@ use quarry_indexer::IndexLayout;
 use quarry_indexer::manifest::{Journal, Manifest};
 use serde::Serialize;
 
+use crate::daemon::client::DaemonClient;
+use crate::daemon::protocol::{DaemonInfo, Request, Response};
 use crate::format;
 
 /// Arguments of `quarry status`.
@@ -41,8 +43,11 @@ struct Status {
     last_indexed_at: Option<u64>,
     last_run: Option<quarry_indexer::manifest::RunStats>,
     size_bytes: u64,
-    /// `idle`, `indexing` (a writer holds the lock) or `interrupted` (run `quarry index`).
+    /// `idle`, `daemon` (a daemon keeps the index fresh), `indexing` (a writer holds the
+    /// lock) or `interrupted` (run `quarry index`).
     writer: &'static str,
+    /// The daemon watching this repository, or null when none runs.
+    daemon: Option<DaemonInfo>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -70,7 +75,15 @@ pub fn run(args: StatusArgs, index_dir: Option<&Path>) -> Result<()> {
         count.files += 1;
         count.chunks += entry.chunks.len();
     }
-    let writer = if layout.is_locked() {
+    let daemon = DaemonClient::connect(&layout).and_then(|mut client| {
+        match client.call(Request::Status, Duration::from_secs(5)) {
+            Ok(Response::Status(info)) => Some(info),
+            _ => None,
+        }
+    });
+    let writer = if daemon.is_some() {
+        "daemon"
+    } else if layout.is_locked() {
         "indexing"
     } else if Journal::load(&layout.journal()).is_some() {
         "interrupted"
@@ -93,6 +106,7 @@ pub fn run(args: StatusArgs, index_dir: Option<&Path>) -> Result<()> {
         last_run: manifest.last_run.clone(),
         size_bytes: layout.size_on_disk(),
         writer,
+        daemon,
     };
     if args.json {
         format::print_line(&serde_json::to_string_pretty(&status)?)?;
@@ -171,10 +185,52 @@ fn human(status: &Status) -> String {
         None => out.push("last index:  never finished".to_string()),
     }
     let writer = match status.writer {
+        "daemon" => "the daemon below keeps the index fresh",
         "indexing" => "indexing now (another quarry process holds the lock)",
         "interrupted" => "the last index run was interrupted; run `quarry index` to repair",
         _ => "idle",
     };
     out.push(format!("writer:      {writer}"));
+    match &status.daemon {
+        Some(daemon) => {
+            let last = daemon
+                .last_update
+                .map(|at| {
+                    let ago = SystemTime::now()
+                        .duration_since(UNIX_EPOCH + Duration::from_secs(at))
+                        .map(|d| Duration::from_secs(d.as_secs()))
+                        .unwrap_or_default();
+                    format!("last update {} ago", humantime::format_duration(ago))
+                })
+                .unwrap_or_else(|| "no update yet".to_string());
+            let freshness = if daemon.pending_changes == 0 {
+                "up to date".to_string()
+            } else {
+                format!(
+                    "{} pending for {}",
+                    format::plural(daemon.pending_changes, "change"),
+                    format::millis(daemon.stale_ms)
+                )
+            };
+            out.push(format!(
+                "daemon:      pid {}, up {}, {last}, {freshness}, {} since start{}",
+                daemon.pid,
+                humantime::format_duration(Duration::from_secs(daemon.uptime_secs)),
+                format::plural(daemon.updates as usize, "update"),
+                if daemon.watching {
+                    ""
+                } else {
+                    ", polling (no file watcher)"
+                }
+            ));
+            if let Some(error) = &daemon.last_error {
+                out.push(format!("             last update failed: {error}"));
+            }
+            out.push(format!("             log: {}", daemon.log.display()));
+        }
+        None => {
+            out.push("daemon:      not running (`quarry daemon` keeps the index fresh)".to_string())
+        }
+    }
     out.join("\n")
 }

@@ -1,0 +1,62 @@
+//! Talking to a running daemon: find its socket, send one request, read one response.
+//!
+//! Every command that reads the index tries the daemon first (warm model, open index) and
+//! falls back to opening the index itself when no daemon answers. A socket file nobody
+//! listens on (a daemon killed with `kill -9`) counts as no daemon.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+use quarry_indexer::IndexLayout;
+
+use super::protocol::{
+    PROTOCOL_VERSION, Request, RequestLine, Response, ResponseLine, socket_path,
+};
+
+/// A connection to the daemon of one index.
+pub struct DaemonClient {
+    stream: UnixStream,
+}
+
+impl DaemonClient {
+    /// Connects to the daemon of `layout`, if one is listening.
+    pub fn connect(layout: &IndexLayout) -> Option<Self> {
+        let stream = UnixStream::connect(socket_path(layout)).ok()?;
+        Some(DaemonClient { stream })
+    }
+
+    /// Sends `request` and waits up to `timeout` for the answer. A daemon error becomes an
+    /// error with its message.
+    pub fn call(&mut self, request: Request, timeout: Duration) -> Result<Response> {
+        self.stream.set_read_timeout(Some(timeout))?;
+        self.stream
+            .set_write_timeout(Some(Duration::from_secs(5)))?;
+        let line = serde_json::to_string(&RequestLine {
+            v: PROTOCOL_VERSION,
+            request,
+        })?;
+        self.stream.write_all(line.as_bytes())?;
+        self.stream.write_all(b"\n")?;
+        self.stream.flush()?;
+        let mut reader = BufReader::new(&self.stream);
+        let mut answer = String::new();
+        if reader.read_line(&mut answer)? == 0 {
+            bail!("the quarry daemon closed the connection without answering");
+        }
+        let parsed: ResponseLine = serde_json::from_str(&answer)
+            .map_err(|e| anyhow!("the quarry daemon sent an unreadable answer: {e}"))?;
+        if parsed.v != PROTOCOL_VERSION {
+            bail!(
+                "the running quarry daemon speaks protocol v{} and this quarry v{}; restart it with `quarry daemon --stop` then `quarry daemon`",
+                parsed.v,
+                PROTOCOL_VERSION
+            );
+        }
+        match parsed.response {
+            Response::Error { message } => Err(anyhow!(message)),
+            other => Ok(other),
+        }
+    }
+}
