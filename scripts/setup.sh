@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Quarry needs on a fresh Debian machine: a C compiler,
 # ONNX Runtime and the offline embedding model (scripts/install_model.py), and for --test
-# pytest and a local LLM (llama.cpp's server built from source plus a tiny model,
+# pytest, the MCP Python SDK and a local LLM (llama.cpp's server built from source plus a tiny model,
 # scripts/install_llm.py; 10-20 minutes the first time, cached after).
 #
 #   scripts/setup.sh          # build dependencies only
@@ -60,11 +60,15 @@ fi
 python3 "$(dirname "$0")/install_model.py" --cache "$cache"
 
 if [ "$want_tests" -eq 1 ]; then
-  if ! python3 -c 'import pytest' 2>/dev/null; then
-    say "installing pytest"
-    python3 -m pip install --quiet pytest 2>/dev/null \
-      || python3 -m pip install --quiet --break-system-packages pytest
-  fi
+  # pytest runs the Python fixture's suite; mcp (the official MCP SDK) is the client the
+  # `quarry mcp` tests drive the server with.
+  for module in pytest mcp; do
+    if ! python3 -c "import $module" 2>/dev/null; then
+      say "installing $module"
+      python3 -m pip install --quiet "$module" 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages "$module"
+    fi
+  done
   # llama-server is built with a C++ compiler; python3-venv holds cmake and ninja.
   if ! command -v c++ >/dev/null; then
     say "installing a C++ compiler"

@@ -7,6 +7,7 @@
 mod commands;
 mod daemon;
 mod format;
+mod mcp;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,6 +87,11 @@ Examples:
 While it runs, `quarry search`, `ask`, `status` and `index` go through it (warm model, open
 index); it logs to .quarry/daemon.log.")]
     Daemon(daemon::DaemonArgs),
+    /// Serve the index to coding agents over the Model Context Protocol (stdio).
+    #[command(after_help = "\
+Tools: search, read_chunk, status, ask. Configure an MCP client with
+  {\"command\": \"quarry\", \"args\": [\"mcp\", \"/path/to/repo\"]}")]
+    Mcp(mcp::McpArgs),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +107,7 @@ fn main() -> ExitCode {
         Command::Ask(args) => commands::ask::run(args, cli.index_dir.as_deref()),
         Command::Config(args) => commands::config::run(args),
         Command::Daemon(args) => daemon::run(args, cli.index_dir.as_deref(), cli.verbose),
+        Command::Mcp(args) => mcp::run(args, cli.index_dir.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

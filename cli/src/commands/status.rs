@@ -63,6 +63,21 @@ pub fn run(args: StatusArgs, index_dir: Option<&Path>) -> Result<()> {
         Some(dir) => IndexLayout::new(&start, Some(dir))?,
         None => IndexLayout::discover(&start)?,
     };
+    let status = collect(&layout)?;
+    if args.json {
+        format::print_line(&serde_json::to_string_pretty(&status)?)?;
+        return Ok(());
+    }
+    format::print_line(&human(&status))?;
+    Ok(())
+}
+
+/// What `quarry status --json` prints, as JSON (the MCP server's `status` tool too).
+pub fn status_json(layout: &IndexLayout) -> Result<serde_json::Value> {
+    Ok(serde_json::to_value(collect(layout)?)?)
+}
+
+fn collect(layout: &IndexLayout) -> Result<Status> {
     layout.check_readable()?;
     let manifest =
         Manifest::load(&layout.manifest())?.ok_or_else(|| quarry_indexer::IndexError::NoIndex {
@@ -75,7 +90,7 @@ pub fn run(args: StatusArgs, index_dir: Option<&Path>) -> Result<()> {
         count.files += 1;
         count.chunks += entry.chunks.len();
     }
-    let daemon = DaemonClient::connect(&layout).and_then(|mut client| {
+    let daemon = DaemonClient::connect(layout).and_then(|mut client| {
         match client.call(Request::Status, Duration::from_secs(5)) {
             Ok(Response::Status(info)) => Some(info),
             _ => None,
@@ -108,12 +123,7 @@ pub fn run(args: StatusArgs, index_dir: Option<&Path>) -> Result<()> {
         writer,
         daemon,
     };
-    if args.json {
-        format::print_line(&serde_json::to_string_pretty(&status)?)?;
-        return Ok(());
-    }
-    format::print_line(&human(&status))?;
-    Ok(())
+    Ok(status)
 }
 
 fn human(status: &Status) -> String {

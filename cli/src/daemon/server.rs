@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
-use quarry_indexer::embed::{EmbedError, Embedder};
+use quarry_indexer::embed::{EmbedError, Embedder, SharedEmbedder};
 use quarry_indexer::layout::WriterLock;
 use quarry_indexer::sync::{
     SettingsOverrides, SyncOptions, SyncReport, stored_settings, sync_holding,
@@ -81,7 +81,7 @@ pub fn serve(layout: IndexLayout, options: DaemonOptions) -> Result<()> {
     let embedder = if keyword_only {
         None
     } else {
-        Some(SharedEmbedder::load()?)
+        Some(load_embedder()?)
     };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -483,7 +483,7 @@ impl Shared {
             None => state.embedder.is_some(),
         };
         if want_vectors && state.embedder.is_none() {
-            state.embedder = Some(SharedEmbedder::load().map_err(|e| e.to_string())?);
+            state.embedder = Some(load_embedder().map_err(|e| e.to_string())?);
         }
         let mut embedder = if want_vectors {
             state.embedder.clone()
@@ -632,7 +632,7 @@ impl Shared {
             .index
             .try_lock()
             .ok()
-            .and_then(|state| state.embedder.as_ref().map(|e| e.model_id.clone()));
+            .and_then(|state| state.embedder.as_ref().map(|e| e.model_id().to_string()));
         let progress = self.progress();
         DaemonInfo {
             pid: std::process::id(),
@@ -668,38 +668,11 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// One loaded model shared by the sync and the search handle.
-#[derive(Clone)]
-struct SharedEmbedder {
-    model: Arc<Mutex<OnnxEmbedder>>,
-    model_id: String,
-    dims: usize,
-}
-
-impl SharedEmbedder {
-    fn load() -> Result<Self, EmbedError> {
-        let model = OnnxEmbedder::load(&ModelSource::from_env())?;
-        Ok(SharedEmbedder {
-            model_id: model.model_id().to_string(),
-            dims: model.dims(),
-            model: Arc::new(Mutex::new(model)),
-        })
-    }
-}
-
-impl Embedder for SharedEmbedder {
-    fn model_id(&self) -> &str {
-        &self.model_id
-    }
-
-    fn dims(&self) -> usize {
-        self.dims
-    }
-
-    fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let mut model = self.model.lock().unwrap_or_else(|p| p.into_inner());
-        model.embed(texts)
-    }
+/// Loads the configured embedding model, shared between syncs and searches.
+fn load_embedder() -> Result<SharedEmbedder, EmbedError> {
+    Ok(SharedEmbedder::new(Box::new(OnnxEmbedder::load(
+        &ModelSource::from_env(),
+    )?)))
 }
 
 /// Where `quarry daemon --stop` waits: until the daemon's lock is released.

@@ -21,6 +21,44 @@ pub trait Embedder: Send {
     fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
 }
 
+/// One loaded model used from several places (the daemon's sync and its searches, the MCP
+/// server's searches across index reloads): clones share the model behind a lock.
+#[derive(Clone)]
+pub struct SharedEmbedder {
+    model: std::sync::Arc<std::sync::Mutex<Box<dyn Embedder>>>,
+    model_id: String,
+    dims: usize,
+}
+
+impl SharedEmbedder {
+    /// Shares `model`.
+    pub fn new(model: Box<dyn Embedder>) -> Self {
+        SharedEmbedder {
+            model_id: model.model_id().to_string(),
+            dims: model.dims(),
+            model: std::sync::Arc::new(std::sync::Mutex::new(model)),
+        }
+    }
+}
+
+impl Embedder for SharedEmbedder {
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    fn dims(&self) -> usize {
+        self.dims
+    }
+
+    fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let mut model = self
+            .model
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        model.embed(texts)
+    }
+}
+
 /// Why embeddings are unavailable or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {

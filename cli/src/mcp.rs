@@ -1,0 +1,474 @@
+//! `quarry mcp`: Quarry's index, answers and status as Model Context Protocol tools over stdio,
+//! so coding agents (Claude Code, Cursor, Codex, Zed, Continue) can use it as their retrieval
+//! layer.
+//!
+//! Stdout carries the protocol and nothing else; logs go to stderr. Each tool answers like
+//! the command of the same name: `search` returns the `quarry search --json` array, `status`
+//! the `quarry status --json` object. Requests go through the repository's daemon when one
+//! runs (warm model); otherwise the server keeps its own search handle, reopened whenever the
+//! index on disk changes. A bad argument or a missing index is a tool error the agent can
+//! read and act on; the server keeps serving.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use anyhow::Result;
+use clap::Args;
+use quarry_indexer::IndexLayout;
+use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
+use quarry_indexer::embed::{Embedder, SharedEmbedder};
+use quarry_indexer::walk::is_secret_path;
+use quarry_orchestrator::ask::ask;
+use quarry_orchestrator::config::{Config, Environment, FlagOverrides};
+use quarry_retriever::{ContextPack, Hit, Mode, Retriever, SearchRequest};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{
+    ErrorData as McpError, ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router,
+};
+use serde::Deserialize;
+
+use crate::commands::search::DAEMON_TIMEOUT;
+use crate::daemon::client::DaemonClient;
+use crate::daemon::protocol::{Request, Response};
+
+/// Most lines `read_chunk` returns at once.
+const MAX_READ_LINES: u32 = 2000;
+
+/// Arguments of `quarry mcp`.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// The repository to serve [default: the index around the current directory].
+    path: Option<PathBuf>,
+}
+
+/// Runs the MCP server until the client closes stdin.
+pub fn run(args: McpArgs, index_dir: Option<&Path>) -> Result<()> {
+    let start = args.path.unwrap_or_else(|| PathBuf::from("."));
+    let layout = match index_dir {
+        Some(dir) => IndexLayout::new(&start, Some(dir))?,
+        None => IndexLayout::discover(&start)?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let server = QuarryMcp::new(layout);
+        let running = server.serve(rmcp::transport::stdio()).await?;
+        running.waiting().await?;
+        anyhow::Ok(())
+    })
+}
+
+/// Arguments of the `search` tool.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SearchArgs {
+    /// What to look for: words, identifiers (`Config::load`), or a question in words.
+    query: String,
+    /// Number of hits (default 10, at most 100).
+    k: Option<usize>,
+    /// `hybrid` (default: BM25 and vectors fused), `vector` or `keyword`.
+    mode: Option<String>,
+    /// Only this language: rust, python, markdown, toml, ...
+    lang: Option<String>,
+    /// Only this kind of chunk: function, method, class, struct, enum, trait, impl, module, section, text.
+    kind: Option<String>,
+    /// Only paths matching this glob (`src/**`, `*.py`) or under this folder (`src/store`).
+    path: Option<String>,
+}
+
+/// Arguments of the `read_chunk` tool.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReadArgs {
+    /// Path relative to the repository root, as `search` returns it.
+    path: String,
+    /// First line, 1-based.
+    start_line: u32,
+    /// Last line, 1-based and inclusive.
+    end_line: u32,
+    /// Extra lines to include before and after (default 0).
+    context: Option<u32>,
+}
+
+/// Arguments of the `ask` tool.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct AskArgs {
+    /// The question about the code, in words.
+    question: String,
+    /// Chunks to retrieve before packing (default from config, 12).
+    k: Option<usize>,
+}
+
+/// The MCP server for one repository.
+#[derive(Clone)]
+struct QuarryMcp {
+    layout: IndexLayout,
+    local: Arc<Mutex<LocalIndex>>,
+    // Read by the code `tool_handler` generates.
+    #[allow(dead_code)]
+    tool_router: ToolRouter<Self>,
+}
+
+/// The server's own search handle, used when no daemon runs.
+#[derive(Default)]
+struct LocalIndex {
+    retriever: Option<Retriever>,
+    /// The manifest's modification time when the handle was opened.
+    opened_at: Option<SystemTime>,
+    embedder: Option<SharedEmbedder>,
+}
+
+#[tool_router]
+impl QuarryMcp {
+    fn new(layout: IndexLayout) -> Self {
+        QuarryMcp {
+            layout,
+            local: Arc::new(Mutex::new(LocalIndex::default())),
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    #[tool(
+        description = "Search the repository's code index. Returns a JSON array of hits, best first: {path, start_line, end_line, symbol, kind, lang, score, text}, paths relative to the repository root, lines 1-based inclusive. Use identifiers for definitions (`Config::load`) and plain words for behaviour (`where are failed uploads retried`). Follow up with read_chunk for more lines around a hit."
+    )]
+    async fn search(
+        &self,
+        Parameters(args): Parameters<SearchArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let mode = match args.mode.as_deref().unwrap_or("hybrid").parse::<Mode>() {
+            Ok(mode) => mode,
+            Err(e) => return Ok(tool_error(e)),
+        };
+        let request = SearchRequest {
+            query: args.query,
+            k: args.k.unwrap_or(10).min(100),
+            lang: args.lang,
+            kind: args.kind,
+            path: args.path,
+            mode,
+            explain: false,
+        };
+        let server = self.clone();
+        let result = tokio::task::spawn_blocking(move || server.search_blocking(request)).await;
+        Ok(match result {
+            Ok(Ok(hits)) => json_result(&hits),
+            Ok(Err(e)) => tool_error(format!("{e:#}")),
+            Err(e) => tool_error(format!("search failed: {e}")),
+        })
+    }
+
+    #[tool(
+        description = "Read exact lines of a file in the repository: {path, start_line, end_line, text}. Paths are relative to the repository root; absolute paths, `..`, paths leaving the repository (symlinks included), .git/, .quarry/ and files that look like secrets are refused."
+    )]
+    async fn read_chunk(
+        &self,
+        Parameters(args): Parameters<ReadArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        Ok(match read_lines(&self.layout.root, &args) {
+            Ok(value) => json_result(&value),
+            Err(message) => tool_error(message),
+        })
+    }
+
+    #[tool(
+        description = "What is indexed and how fresh: files, chunks, vectors, languages, the embedding model, the last index run, and the daemon if one keeps the index fresh. Same object as `quarry status --json`."
+    )]
+    async fn status(&self) -> Result<CallToolResult, McpError> {
+        let layout = self.layout.clone();
+        let result =
+            tokio::task::spawn_blocking(move || crate::commands::status::status_json(&layout))
+                .await;
+        Ok(match result {
+            Ok(Ok(status)) => json_result(&status),
+            Ok(Err(e)) => tool_error(format!("{e:#}")),
+            Err(e) => tool_error(format!("status failed: {e}")),
+        })
+    }
+
+    #[tool(
+        description = "Answer a question about the code with the configured LLM, from retrieved chunks. Returns {answer, citations, unverified, model, usage}: citations point inside chunks the model was shown; unverified ones do not and are not sources. Needs an LLM configured for quarry (QUARRY_LLM_URL and QUARRY_LLM_MODEL, OPENAI_API_KEY, ANTHROPIC_API_KEY or quarry.toml)."
+    )]
+    async fn ask(&self, Parameters(args): Parameters<AskArgs>) -> Result<CallToolResult, McpError> {
+        let config = match Config::load(
+            &Environment::from_process(Some(&self.layout.root)),
+            &FlagOverrides::default(),
+        ) {
+            Ok(config) => config,
+            Err(e) => return Ok(tool_error(e.to_string())),
+        };
+        let provider = match config.provider() {
+            Ok(provider) => provider,
+            Err(e) => return Ok(tool_error(e.to_string())),
+        };
+        let request = SearchRequest {
+            query: args.question.clone(),
+            k: args.k.unwrap_or(config.ask.k.value).clamp(1, 100),
+            lang: None,
+            kind: None,
+            path: None,
+            mode: Mode::Hybrid,
+            explain: false,
+        };
+        let budget = config.ask.context_tokens.value;
+        let server = self.clone();
+        let pack = match tokio::task::spawn_blocking(move || server.pack_blocking(request, budget))
+            .await
+        {
+            Ok(Ok(pack)) => pack,
+            Ok(Err(e)) => return Ok(tool_error(format!("{e:#}"))),
+            Err(e) => return Ok(tool_error(format!("retrieval failed: {e}"))),
+        };
+        Ok(
+            match ask(
+                &provider,
+                &args.question,
+                &pack,
+                config.ask.answer_tokens.value,
+                None,
+            )
+            .await
+            {
+                Ok(answer) => json_result(&answer),
+                Err(e) => tool_error(e.to_string()),
+            },
+        )
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for QuarryMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::from_build_env())
+            .with_instructions(format!(
+                "Quarry indexes the repository at {} by function. Use `search` to find code by identifier or by what it does, `read_chunk` to read exact lines, `status` to see what is indexed, and `ask` for an answer with checked citations.",
+                self.layout.root.display()
+            ))
+    }
+}
+
+impl QuarryMcp {
+    fn search_blocking(&self, request: SearchRequest) -> Result<Vec<Hit>> {
+        if let Some(mut daemon) = DaemonClient::connect(&self.layout) {
+            return match daemon.call(Request::Search { request }, DAEMON_TIMEOUT)? {
+                Response::Hits { hits, .. } => Ok(hits),
+                other => anyhow::bail!("the quarry daemon answered a search with {other:?}"),
+            };
+        }
+        self.with_local(|retriever, writer_busy| {
+            let mut request = request;
+            if writer_busy && request.mode == Mode::Hybrid {
+                request.mode = Mode::Keyword;
+            }
+            Ok(retriever.search(&request)?)
+        })
+    }
+
+    fn pack_blocking(&self, request: SearchRequest, budget: usize) -> Result<ContextPack> {
+        if let Some(mut daemon) = DaemonClient::connect(&self.layout) {
+            return match daemon.call(Request::Pack { request, budget }, DAEMON_TIMEOUT)? {
+                Response::Pack { pack } => Ok(pack),
+                other => {
+                    anyhow::bail!("the quarry daemon answered a context request with {other:?}")
+                }
+            };
+        }
+        self.with_local(|retriever, writer_busy| {
+            let mut request = request;
+            if writer_busy {
+                request.mode = Mode::Keyword;
+            }
+            Ok(retriever.pack_context(&request, budget)?)
+        })
+    }
+
+    /// Runs `work` on the server's own search handle, (re)opening it when the index on disk
+    /// changed since it was opened. `work` is told whether another process is writing.
+    fn with_local<T>(&self, work: impl FnOnce(&mut Retriever, bool) -> Result<T>) -> Result<T> {
+        let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        let manifest_time = std::fs::metadata(self.layout.manifest())
+            .and_then(|m| m.modified())
+            .ok();
+        if manifest_time.is_none() {
+            anyhow::bail!(
+                "no index at {}; run `quarry index {}` first",
+                self.layout.root.display(),
+                self.layout.root.display()
+            );
+        }
+        let writer_busy = self.layout.is_locked_by_another_process();
+        if local.retriever.is_none() || local.opened_at != manifest_time || writer_busy {
+            local.retriever = None;
+            let mut retriever = Retriever::open(&self.layout)?;
+            if retriever.vector_model().is_some() && !writer_busy {
+                if local.embedder.is_none() {
+                    let model: Box<dyn Embedder> =
+                        Box::new(OnnxEmbedder::load(&ModelSource::from_env())?);
+                    local.embedder = Some(SharedEmbedder::new(model));
+                }
+                if let Some(embedder) = local.embedder.clone() {
+                    retriever = retriever.with_embedder(Box::new(embedder))?;
+                }
+            }
+            local.retriever = Some(retriever);
+            local.opened_at = if writer_busy { None } else { manifest_time };
+        }
+        match local.retriever.as_mut() {
+            Some(retriever) => work(retriever, writer_busy),
+            None => anyhow::bail!("the index could not be opened"),
+        }
+    }
+}
+
+/// The lines `start_line - context ..= end_line + context` of a file inside `root`, refusing
+/// anything that is not a plain repository file an agent may read.
+fn read_lines(root: &Path, args: &ReadArgs) -> Result<serde_json::Value, String> {
+    let relative = Path::new(&args.path);
+    if args.path.trim().is_empty() {
+        return Err("path is empty".to_string());
+    }
+    if relative.is_absolute() {
+        return Err(format!(
+            "`{}` is absolute; give a path relative to the repository root",
+            args.path
+        ));
+    }
+    if relative
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(format!(
+            "`{}` leaves the repository (`..` is not allowed)",
+            args.path
+        ));
+    }
+    let first = relative
+        .components()
+        .next()
+        .map(|c| c.as_os_str().to_string_lossy().to_string())
+        .unwrap_or_default();
+    if first == ".git" || first == ".quarry" {
+        return Err(format!(
+            "`{}` is inside {first}/, which is not repository content",
+            args.path
+        ));
+    }
+    if is_secret_path(&args.path) {
+        return Err(format!(
+            "`{}` looks like a secret; quarry never returns it",
+            args.path
+        ));
+    }
+    let resolved = root
+        .join(relative)
+        .canonicalize()
+        .map_err(|e| format!("cannot read `{}`: {e}", args.path))?;
+    if !resolved.starts_with(root) {
+        return Err(format!(
+            "`{}` resolves outside the repository (a symlink?)",
+            args.path
+        ));
+    }
+    if !resolved.is_file() {
+        return Err(format!("`{}` is not a file", args.path));
+    }
+    if args.start_line == 0 || args.end_line < args.start_line {
+        return Err("lines are 1-based and start_line must not exceed end_line".to_string());
+    }
+    let context = args.context.unwrap_or(0);
+    let from = args.start_line.saturating_sub(context).max(1);
+    let to = args.end_line.saturating_add(context);
+    if to - from + 1 > MAX_READ_LINES {
+        return Err(format!("at most {MAX_READ_LINES} lines at once"));
+    }
+    let bytes =
+        std::fs::read(&resolved).map_err(|e| format!("cannot read `{}`: {e}", args.path))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("`{}` is not UTF-8 text", args.path))?;
+    let lines: Vec<&str> = text.lines().collect();
+    if from as usize > lines.len() {
+        return Err(format!("`{}` has only {} lines", args.path, lines.len()));
+    }
+    let to = to.min(lines.len() as u32);
+    let mut body = lines[from as usize - 1..to as usize].join("\n");
+    body.push('\n');
+    Ok(serde_json::json!({
+        "path": args.path.trim_start_matches("./"),
+        "start_line": from,
+        "end_line": to,
+        "text": body,
+    }))
+}
+
+fn json_result(value: &impl serde::Serialize) -> CallToolResult {
+    match serde_json::to_string(value) {
+        Ok(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
+        Err(e) => tool_error(format!("cannot encode the result: {e}")),
+    }
+}
+
+fn tool_error(message: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message.into())])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(path: &str, start: u32, end: u32) -> ReadArgs {
+        ReadArgs {
+            path: path.to_string(),
+            start_line: start,
+            end_line: end,
+            context: None,
+        }
+    }
+
+    #[test]
+    fn reads_are_confined_to_plain_repository_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().canonicalize().expect("canonical");
+        std::fs::create_dir_all(root.join("src")).expect("mkdir");
+        std::fs::write(root.join("src/lib.rs"), "a\nb\nc\nd\n").expect("write");
+        std::fs::write(root.join("secrets.toml"), "x").expect("write");
+        let outside = tempfile::tempdir().expect("temp dir");
+        std::fs::write(outside.path().join("o.txt"), "outside\n").expect("write");
+        std::os::unix::fs::symlink(outside.path().join("o.txt"), root.join("src/link.txt"))
+            .expect("symlink");
+
+        let read = read_lines(
+            &root,
+            &ReadArgs {
+                context: Some(1),
+                ..args("src/lib.rs", 2, 2)
+            },
+        )
+        .expect("read");
+        assert_eq!(read["text"], "a\nb\nc\n");
+        assert_eq!(
+            (read["start_line"].as_u64(), read["end_line"].as_u64()),
+            (Some(1), Some(3))
+        );
+
+        for (path, why) in [
+            ("../etc/passwd", "leaves"),
+            ("/etc/passwd", "absolute"),
+            ("src/../../x", "leaves"),
+            ("src/link.txt", "outside"),
+            (".git/config", ".git"),
+            ("secrets.toml", "secret"),
+            ("src", "not a file"),
+        ] {
+            let error = read_lines(&root, &args(path, 1, 1)).expect_err(path);
+            assert!(error.contains(why), "{path}: {error}");
+        }
+        assert!(read_lines(&root, &args("src/lib.rs", 0, 1)).is_err());
+        assert!(read_lines(&root, &args("src/lib.rs", 9, 9)).is_err());
+    }
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Drives `quarry mcp` with the official MCP Python SDK (PyPI `mcp`), as a coding agent would,
+and prints one JSON object describing what the server answered. The Rust test
+`tests/tests/mcp.rs` runs this and asserts on the result.
+
+  mcp_session.py QUARRY_BIN REPO
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+
+def text_of(result) -> str:
+    return "".join(getattr(block, "text", "") for block in result.content)
+
+
+async def session(binary: str, repo: str) -> dict:
+    params = StdioServerParameters(command=binary, args=["mcp", repo], cwd=repo)
+    out: dict = {}
+    with open("/dev/null", "w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as client:
+                init = await client.initialize()
+                out["server_name"] = init.server_info.name if init.server_info else None
+                tools = await client.list_tools()
+                out["tools"] = {t.name: {"description": t.description, "schema": t.input_schema} for t in tools.tools}
+
+                async def call(name: str, arguments: dict) -> dict:
+                    result = await client.call_tool(name, arguments)
+                    return {"is_error": bool(result.is_error), "text": text_of(result)}
+
+                out["search"] = await call("search", {"query": "where do we retry failed uploads", "k": 3})
+                out["search_identifier"] = await call("search", {"query": "parse_query", "k": 1, "mode": "keyword"})
+                out["read_chunk"] = await call("read_chunk", {"path": "src/upload.rs", "start_line": 1, "end_line": 3})
+                out["read_parent"] = await call("read_chunk", {"path": "../outside.txt", "start_line": 1, "end_line": 1})
+                out["read_absolute"] = await call("read_chunk", {"path": "/etc/passwd", "start_line": 1, "end_line": 1})
+                out["bad_mode"] = await call("search", {"query": "x", "mode": "telepathy"})
+                out["missing_argument"] = await call("search", {"k": 3})
+                out["wrong_type"] = await call("read_chunk", {"path": "src/upload.rs", "start_line": "one", "end_line": 2})
+                out["status"] = await call("status", {})
+                out["ask_without_llm"] = await call("ask", {"question": "how are uploads retried?"})
+                # Still serving after all the errors above.
+                out["search_after_errors"] = await call("search", {"query": "upload_with_retry", "k": 1})
+    return out
+
+
+def main() -> None:
+    binary, repo = sys.argv[1], sys.argv[2]
+    print(json.dumps(asyncio.run(session(binary, repo))))
+
+
+if __name__ == "__main__":
+    main()
