@@ -11,13 +11,14 @@
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use clap::Args;
 use quarry_indexer::IndexLayout;
 use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
 use quarry_indexer::embed::{Embedder, SharedEmbedder};
+use quarry_indexer::sync::{SyncEvent, SyncOptions, stored_settings, sync};
 use quarry_indexer::walk::is_secret_path;
 use quarry_orchestrator::ask::ask;
 use quarry_orchestrator::config::{Config, Environment, FlagOverrides};
@@ -42,6 +43,15 @@ const MAX_READ_LINES: u32 = 2000;
 pub struct McpArgs {
     /// The repository to serve [default: the index around the current directory].
     path: Option<PathBuf>,
+
+    /// Bring the index up to date (or build it) in the background when the server starts;
+    /// searches answer once it is done.
+    #[arg(long)]
+    index_on_start: bool,
+
+    /// With --index-on-start, build a keyword-only index (no model, much faster).
+    #[arg(long)]
+    keyword_only: bool,
 }
 
 /// Runs the MCP server until the client closes stdin.
@@ -57,6 +67,9 @@ pub fn run(args: McpArgs, index_dir: Option<&Path>) -> Result<()> {
         .build()?;
     runtime.block_on(async move {
         let server = QuarryMcp::new(layout);
+        if args.index_on_start {
+            server.start_indexing(args.keyword_only);
+        }
         let running = server.serve(rmcp::transport::stdio()).await?;
         running.waiting().await?;
         anyhow::Ok(())
@@ -110,9 +123,19 @@ struct AskArgs {
 struct QuarryMcp {
     layout: IndexLayout,
     local: Arc<Mutex<LocalIndex>>,
+    /// Progress of `--index-on-start`, while it runs or if it failed.
+    indexing: Arc<Mutex<Option<Indexing>>>,
     // Read by the code `tool_handler` generates.
     #[allow(dead_code)]
     tool_router: ToolRouter<Self>,
+}
+
+/// Where the start-up index run is.
+#[derive(Debug, Clone, Default)]
+struct Indexing {
+    files_done: usize,
+    files_total: usize,
+    failed: Option<String>,
 }
 
 /// The server's own search handle, used when no daemon runs.
@@ -130,6 +153,7 @@ impl QuarryMcp {
         QuarryMcp {
             layout,
             local: Arc::new(Mutex::new(LocalIndex::default())),
+            indexing: Arc::new(Mutex::new(None)),
             tool_router: Self::tool_router(),
         }
     }
@@ -254,7 +278,83 @@ impl ServerHandler for QuarryMcp {
 }
 
 impl QuarryMcp {
+    /// Runs an incremental index of the repository in the background (through the daemon
+    /// when one runs); until it is done, searches answer with its progress.
+    fn start_indexing(&self, keyword_only: bool) {
+        *self.indexing.lock().unwrap_or_else(|p| p.into_inner()) = Some(Indexing::default());
+        let server = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = server.index_blocking(keyword_only);
+            let mut indexing = server.indexing.lock().unwrap_or_else(|p| p.into_inner());
+            match result {
+                Ok(()) => {
+                    tracing::info!("index of {} is up to date", server.layout.root.display());
+                    *indexing = None;
+                }
+                Err(e) => {
+                    tracing::error!("indexing failed: {e:#}");
+                    indexing.get_or_insert_with(Indexing::default).failed = Some(format!("{e:#}"));
+                }
+            }
+        });
+    }
+
+    fn index_blocking(&self, keyword_only: bool) -> Result<()> {
+        if let Some(mut daemon) = DaemonClient::connect(&self.layout) {
+            let request = Request::Index {
+                overrides: Default::default(),
+                rebuild: false,
+                keyword_only: keyword_only.then_some(true),
+            };
+            daemon.call(request, Duration::from_secs(24 * 3600))?;
+            return Ok(());
+        }
+        let keyword_only =
+            keyword_only || stored_settings(&self.layout).is_some_and(|s| s.embed_model.is_none());
+        let mut embedder = if keyword_only {
+            None
+        } else {
+            Some(OnnxEmbedder::load(&ModelSource::from_env())?)
+        };
+        let progress = self.indexing.clone();
+        let mut on_event = |event: SyncEvent| {
+            let mut indexing = progress.lock().unwrap_or_else(|p| p.into_inner());
+            let state = indexing.get_or_insert_with(Indexing::default);
+            match event {
+                SyncEvent::Scanned { to_index, .. } => state.files_total = to_index,
+                SyncEvent::Indexed { files_done, .. } => state.files_done = files_done,
+                _ => {}
+            }
+        };
+        sync(
+            &self.layout,
+            &SyncOptions::default(),
+            embedder.as_mut().map(|e| e as &mut dyn Embedder),
+            &mut on_event,
+        )?;
+        Ok(())
+    }
+
+    /// An error while the start-up index run is not done.
+    fn check_indexing(&self) -> Result<()> {
+        let indexing = self.indexing.lock().unwrap_or_else(|p| p.into_inner());
+        match indexing.as_ref() {
+            None => Ok(()),
+            Some(Indexing {
+                failed: Some(error),
+                ..
+            }) => anyhow::bail!("indexing {} failed: {error}", self.layout.root.display()),
+            Some(state) => anyhow::bail!(
+                "the index of {} is being built ({} of {} files); try again in a moment",
+                self.layout.root.display(),
+                state.files_done,
+                state.files_total
+            ),
+        }
+    }
+
     fn search_blocking(&self, request: SearchRequest) -> Result<Vec<Hit>> {
+        self.check_indexing()?;
         if let Some(mut daemon) = DaemonClient::connect(&self.layout) {
             return match daemon.call(Request::Search { request }, DAEMON_TIMEOUT)? {
                 Response::Hits { hits, .. } => Ok(hits),
@@ -271,6 +371,7 @@ impl QuarryMcp {
     }
 
     fn pack_blocking(&self, request: SearchRequest, budget: usize) -> Result<ContextPack> {
+        self.check_indexing()?;
         if let Some(mut daemon) = DaemonClient::connect(&self.layout) {
             return match daemon.call(Request::Pack { request, budget }, DAEMON_TIMEOUT)? {
                 Response::Pack { pack } => Ok(pack),
@@ -297,7 +398,7 @@ impl QuarryMcp {
             .ok();
         if manifest_time.is_none() {
             anyhow::bail!(
-                "no index at {}; run `quarry index {}` first",
+                "no index at {}; run `quarry index {}` first (or start the server with --index-on-start)",
                 self.layout.root.display(),
                 self.layout.root.display()
             );

@@ -3,7 +3,8 @@
 and prints one JSON object describing what the server answered. The Rust test
 `tests/tests/mcp.rs` runs this and asserts on the result.
 
-  mcp_session.py QUARRY_BIN REPO
+  mcp_session.py QUARRY_BIN REPO                    the full tour
+  mcp_session.py QUARRY_BIN REPO --index-on-start   a server that indexes as it starts
 """
 
 from __future__ import annotations
@@ -50,9 +51,30 @@ async def session(binary: str, repo: str) -> dict:
     return out
 
 
+async def index_on_start(binary: str, repo: str) -> dict:
+    """Searches until the start-up index run is done; reports what came back on the way."""
+    params = StdioServerParameters(command=binary, args=["mcp", repo, "--index-on-start", "--keyword-only"], cwd=repo)
+    out: dict = {"waiting": []}
+    with open("/dev/null", "w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as client:
+                await client.initialize()
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 60
+                while loop.time() < deadline:
+                    result = await client.call_tool("search", {"query": "NoteStore add", "k": 1})
+                    if not result.is_error:
+                        out["search"] = {"is_error": False, "text": text_of(result)}
+                        break
+                    out["waiting"].append(text_of(result))
+                    await asyncio.sleep(0.2)
+    return out
+
+
 def main() -> None:
     binary, repo = sys.argv[1], sys.argv[2]
-    print(json.dumps(asyncio.run(session(binary, repo))))
+    scenario = index_on_start if "--index-on-start" in sys.argv[3:] else session
+    print(json.dumps(asyncio.run(scenario(binary, repo))))
 
 
 if __name__ == "__main__":

@@ -7,11 +7,16 @@ use quarry_e2e::{Repo, quarry_bin};
 use serde_json::Value;
 
 fn run_session(repo: &Repo) -> Value {
+    run_script(repo, &[])
+}
+
+fn run_script(repo: &Repo, extra: &[&str]) -> Value {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/mcp_session.py");
     let output = Command::new("python3")
         .arg(script)
         .arg(quarry_bin())
         .arg(repo.path())
+        .args(extra)
         .env_remove("QUARRY_LLM_URL")
         .env_remove("OPENAI_API_KEY")
         .env_remove("ANTHROPIC_API_KEY")
@@ -123,4 +128,17 @@ fn without_an_index_search_says_how_to_make_one() {
             .contains("quarry index"),
         "{search}"
     );
+}
+
+#[test]
+fn index_on_start_builds_the_index_then_answers() {
+    let repo = Repo::fixture("py-notes");
+    let session = run_script(&repo, &["--index-on-start"]);
+    for waiting in session["waiting"].as_array().expect("waiting") {
+        let text = waiting.as_str().unwrap_or("");
+        assert!(text.contains("being built"), "{text}");
+    }
+    let found = hits(&session["search"]);
+    assert_eq!(found[0]["symbol"], "notes.storage.NoteStore.add");
+    assert!(repo.path().join(".quarry/manifest.json").is_file());
 }
