@@ -98,6 +98,7 @@ pub fn serve(layout: IndexLayout, options: DaemonOptions) -> Result<()> {
         }),
         reader: Mutex::new(None),
         info: Mutex::new(Progress::default()),
+        cancel: Arc::new(AtomicBool::new(false)),
     });
     let result = runtime.block_on(run(shared.clone()));
     drop(runtime);
@@ -154,8 +155,11 @@ async fn run(shared: Arc<Shared>) -> Result<()> {
             _ = terminate.recv() => break,
         }
     }
-    tracing::info!("stopping: finishing the update in flight");
+    tracing::info!("stopping: finishing the batch in flight");
     stopping.store(true, Ordering::SeqCst);
+    // A long update (a first index, a big checkout) stops at its next batch boundary and
+    // commits what it finished; the next start carries on from there.
+    shared.cancel.store(true, Ordering::SeqCst);
     drop(listener);
     let _ = std::fs::remove_file(&socket);
     // Changes queued before the stop are still indexed; then the indexer ends.
@@ -203,7 +207,11 @@ async fn indexer_loop(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Jo
                 let paths = batch.paths.len();
                 let worker = shared.clone();
                 let result = tokio::task::spawn_blocking(move || {
-                    worker.update(&SyncOptions::default(), None)
+                    let options = SyncOptions {
+                        cancel: Some(worker.cancel.clone()),
+                        ..SyncOptions::default()
+                    };
+                    worker.update(&options, None)
                 })
                 .await;
                 log_update(&format!("{paths} changed paths"), &result);
@@ -234,7 +242,7 @@ async fn run_index_job(shared: &Arc<Shared>, job: Job) {
         let options = SyncOptions {
             overrides,
             force_rebuild: rebuild,
-            cancel: None,
+            cancel: Some(worker.cancel.clone()),
         };
         worker.update(&options, keyword_only)
     })
@@ -431,6 +439,8 @@ struct Shared {
     /// A keyword-only handle for searches that arrive during a long update.
     reader: Mutex<Option<Retriever>>,
     info: Mutex<Progress>,
+    /// Raised when the daemon stops: the running sync ends at its next batch boundary.
+    cancel: Arc<AtomicBool>,
 }
 
 struct IndexState {
@@ -500,7 +510,12 @@ impl Shared {
             embedder.as_mut().map(|e| e as &mut dyn Embedder),
             &mut |_| {},
         )
-        .map_err(|e| e.to_string());
+        .map_err(|e| match e {
+            IndexError::Interrupted { .. } => {
+                "stopped at a batch boundary; the next start carries on from there".to_string()
+            }
+            other => other.to_string(),
+        });
         state.retriever = self.open_search(state.embedder.clone());
         *self.reader.lock().unwrap_or_else(|p| p.into_inner()) = Retriever::open(&self.layout).ok();
         drop(state);
