@@ -117,11 +117,10 @@ fn identifier_query(query: &str) -> Option<String> {
     (valid && has_letter).then(|| normalised.to_lowercase())
 }
 
-/// Whether the chunk is the definition of `identifier` (its symbol ends with it, on a
-/// segment boundary).
-fn defines(chunk: &Chunk, identifier: &str) -> bool {
-    if !matches!(
-        chunk.kind,
+/// Whether chunks of this kind define a name (functions, methods, types, macros).
+pub(crate) fn is_definition(kind: ChunkKind) -> bool {
+    matches!(
+        kind,
         ChunkKind::Function
             | ChunkKind::Method
             | ChunkKind::Class
@@ -129,7 +128,13 @@ fn defines(chunk: &Chunk, identifier: &str) -> bool {
             | ChunkKind::Enum
             | ChunkKind::Trait
             | ChunkKind::Macro
-    ) {
+    )
+}
+
+/// Whether the chunk is the definition of `identifier` (its symbol ends with it, on a
+/// segment boundary).
+fn defines(chunk: &Chunk, identifier: &str) -> bool {
+    if !is_definition(chunk.kind) {
         return false;
     }
     let Some(symbol) = &chunk.symbol else {

@@ -10,12 +10,13 @@
 
 use std::collections::HashSet;
 
+use quarry_indexer::Chunk;
 use quarry_indexer::keyword::KeywordQuery;
 use quarry_indexer::tokens::{ApproxTokenCounter, TokenCounter};
 use quarry_indexer::walk::is_secret_path;
-use quarry_indexer::{Chunk, ChunkKind};
 use serde::{Deserialize, Serialize};
 
+use crate::fusion::is_definition;
 use crate::{Retriever, SearchError, SearchRequest, overlapping};
 
 /// How many of the top hits are scanned for calls whose definitions to add.
@@ -218,19 +219,6 @@ fn item_for(chunk: &Chunk, role: ContextRole) -> ContextItem {
     };
     item.tokens = estimate_tokens(&item.render());
     item
-}
-
-fn is_definition(kind: ChunkKind) -> bool {
-    matches!(
-        kind,
-        ChunkKind::Function
-            | ChunkKind::Method
-            | ChunkKind::Class
-            | ChunkKind::Struct
-            | ChunkKind::Enum
-            | ChunkKind::Trait
-            | ChunkKind::Macro
-    )
 }
 
 /// `load` of `crate::config::Config::load` or `notes.store.Store.load`.

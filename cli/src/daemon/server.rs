@@ -26,7 +26,7 @@ use quarry_indexer::sync::{
 };
 use quarry_indexer::watch::{BatchTiming, ChangeBatch, RepoWatcher, Wait};
 use quarry_indexer::{IndexError, IndexLayout};
-use quarry_retriever::{Mode, Retriever, SearchRequest};
+use quarry_retriever::{Mode, Retriever, SearchError, SearchRequest};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -572,51 +572,45 @@ impl Shared {
     }
 
     fn search(&self, request: SearchRequest) -> Response {
+        self.answer(
+            request,
+            |retriever, request| retriever.search(request),
+            |hits, note| Response::Hits { hits, note },
+        )
+    }
+
+    fn pack(&self, request: SearchRequest, budget: usize) -> Response {
+        self.answer(
+            request,
+            |retriever, request| retriever.pack_context(request, budget),
+            |pack, _| Response::Pack { pack },
+        )
+    }
+
+    /// Runs `query` on the search handle, or, while a long update holds it, on the keyword
+    /// handle (with the note saying so); `respond` shapes the result.
+    fn answer<T>(
+        &self,
+        request: SearchRequest,
+        query: impl Fn(&mut Retriever, &SearchRequest) -> Result<T, SearchError>,
+        respond: impl Fn(T, Option<String>) -> Response,
+    ) -> Response {
+        let error = |e: SearchError| Response::Error {
+            message: e.to_string(),
+        };
         if let Some(mut state) = self.wait_for_index()
             && let Some(retriever) = state.retriever.as_mut()
         {
-            return match retriever.search(&request) {
-                Ok(hits) => Response::Hits { hits, note: None },
-                Err(e) => Response::Error {
-                    message: e.to_string(),
-                },
-            };
+            return query(retriever, &request).map_or_else(error, |found| respond(found, None));
         }
         let (request, note) = match self.keyword_fallback(request) {
             Ok(fallback) => fallback,
             Err(message) => return Response::Error { message },
         };
         let mut reader = self.reader.lock().unwrap_or_else(|p| p.into_inner());
-        match reader.as_mut().map(|r| r.search(&request)) {
-            Some(Ok(hits)) => Response::Hits { hits, note },
-            Some(Err(e)) => Response::Error {
-                message: e.to_string(),
-            },
-            None => not_ready(&self.layout),
-        }
-    }
-
-    fn pack(&self, request: SearchRequest, budget: usize) -> Response {
-        if let Some(mut state) = self.wait_for_index()
-            && let Some(retriever) = state.retriever.as_mut()
-        {
-            return match retriever.pack_context(&request, budget) {
-                Ok(pack) => Response::Pack { pack },
-                Err(e) => Response::Error {
-                    message: e.to_string(),
-                },
-            };
-        }
-        let (request, _) = match self.keyword_fallback(request) {
-            Ok(fallback) => fallback,
-            Err(message) => return Response::Error { message },
-        };
-        let mut reader = self.reader.lock().unwrap_or_else(|p| p.into_inner());
-        match reader.as_mut().map(|r| r.pack_context(&request, budget)) {
-            Some(Ok(pack)) => Response::Pack { pack },
-            Some(Err(e)) => Response::Error {
-                message: e.to_string(),
-            },
+        match reader.as_mut().map(|r| query(r, &request)) {
+            Some(Ok(found)) => respond(found, note),
+            Some(Err(e)) => error(e),
             None => not_ready(&self.layout),
         }
     }

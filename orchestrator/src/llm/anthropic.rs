@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
-use super::http::{event_json, post_json, read_events, read_json};
+use super::http::{Streamed, event_json, post_json, read_events, read_json};
 use super::{ChatRequest, ChatResponse, DeltaSink, LlmError, Provider, Role, Usage};
 
 /// The API version this backend speaks.
@@ -160,17 +160,14 @@ impl Provider for AnthropicProvider {
             });
         };
 
-        let mut text = String::new();
-        let mut usage = Usage::default();
-        let mut model = self.model.clone();
-        let mut first_token = None;
-        let result = read_events(response, &name, &self.url, |data| {
+        let mut streamed = Streamed::new(&self.model, started);
+        let ended = read_events(response, &name, &self.url, |data| {
             let event = event_json(&name, data)?;
             match event.get("type").and_then(Value::as_str) {
                 Some("message_start") => {
-                    usage.prompt_tokens = count(&event, "/message/usage/input_tokens");
+                    streamed.usage.prompt_tokens = count(&event, "/message/usage/input_tokens");
                     if let Some(m) = event.pointer("/message/model").and_then(Value::as_str) {
-                        model = m.to_string();
+                        streamed.model = m.to_string();
                     }
                 }
                 Some("content_block_delta") => {
@@ -179,14 +176,10 @@ impl Provider for AnthropicProvider {
                         .or_else(|| event.pointer("/delta/partial_json"))
                         .and_then(Value::as_str)
                         .unwrap_or("");
-                    if !delta.is_empty() {
-                        first_token.get_or_insert_with(|| started.elapsed());
-                        text.push_str(delta);
-                        on_delta(delta);
-                    }
+                    streamed.push(delta, on_delta);
                 }
                 Some("message_delta") => {
-                    usage.completion_tokens = count(&event, "/usage/output_tokens");
+                    streamed.usage.completion_tokens = count(&event, "/usage/output_tokens");
                 }
                 Some("message_stop") => return Ok(false),
                 Some("error") => {
@@ -204,20 +197,7 @@ impl Provider for AnthropicProvider {
             Ok(true)
         })
         .await;
-        match result {
-            Ok(()) => Ok(ChatResponse {
-                text,
-                usage,
-                model,
-                latency: started.elapsed(),
-                first_token,
-            }),
-            Err(e) if text.is_empty() => Err(e),
-            Err(e) => Err(LlmError::StreamBroken {
-                provider: name,
-                reason: e.to_string(),
-            }),
-        }
+        streamed.finish(&name, ended)
     }
 }
 

@@ -1,12 +1,12 @@
 //! What the HTTP backends share: sending a JSON request and turning failures into
 //! [`LlmError`]s, `Retry-After`, error bodies, and reading server-sent events.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
 use reqwest::header::HeaderMap;
 
-use super::LlmError;
+use super::{ChatResponse, LlmError, Usage};
 
 /// Longest error message kept from an endpoint's body.
 const MAX_MESSAGE: usize = 300;
@@ -92,6 +92,64 @@ pub(crate) async fn read_events(
         on_data(data.trim_start())?;
     }
     Ok(())
+}
+
+/// What a streamed answer has gathered so far; both backends fill one as events arrive.
+pub(crate) struct Streamed {
+    /// The text so far.
+    pub(crate) text: String,
+    /// Usage, as the stream reported it.
+    pub(crate) usage: Usage,
+    /// The model that answers.
+    pub(crate) model: String,
+    started: Instant,
+    first_token: Option<Duration>,
+}
+
+impl Streamed {
+    pub(crate) fn new(model: &str, started: Instant) -> Self {
+        Streamed {
+            text: String::new(),
+            usage: Usage::default(),
+            model: model.to_string(),
+            started,
+            first_token: None,
+        }
+    }
+
+    /// Appends a piece of the answer and passes it on.
+    pub(crate) fn push(&mut self, delta: &str, sink: &mut (dyn FnMut(&str) + Send)) {
+        if delta.is_empty() {
+            return;
+        }
+        self.first_token
+            .get_or_insert_with(|| self.started.elapsed());
+        self.text.push_str(delta);
+        sink(delta);
+    }
+
+    /// The response once the stream ended. A stream that failed before any text can be
+    /// retried like any other call; after text was shown it is final.
+    pub(crate) fn finish(
+        self,
+        provider: &str,
+        ended: Result<(), LlmError>,
+    ) -> Result<ChatResponse, LlmError> {
+        match ended {
+            Ok(()) => Ok(ChatResponse {
+                latency: self.started.elapsed(),
+                first_token: self.first_token,
+                text: self.text,
+                usage: self.usage,
+                model: self.model,
+            }),
+            Err(e) if self.text.is_empty() => Err(e),
+            Err(e) => Err(LlmError::StreamBroken {
+                provider: provider.to_string(),
+                reason: e.to_string(),
+            }),
+        }
+    }
 }
 
 /// Parses one event payload as JSON.

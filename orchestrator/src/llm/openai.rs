@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
-use super::http::{event_json, post_json, read_events, read_json};
+use super::http::{Streamed, event_json, post_json, read_events, read_json};
 use super::{ChatRequest, ChatResponse, DeltaSink, LlmError, Provider, Usage};
 
 /// A Chat Completions endpoint.
@@ -124,12 +124,9 @@ impl Provider for OpenAiProvider {
             });
         };
 
-        let mut text = String::new();
-        let mut usage = Usage::default();
-        let mut model = self.model.clone();
-        let mut first_token = None;
         let name = self.name().to_string();
-        let result = read_events(response, &name, &self.url, |data| {
+        let mut streamed = Streamed::new(&self.model, started);
+        let ended = read_events(response, &name, &self.url, |data| {
             if data == "[DONE]" {
                 return Ok(false);
             }
@@ -143,34 +140,17 @@ impl Provider for OpenAiProvider {
             if let Some(delta) = event
                 .pointer("/choices/0/delta/content")
                 .and_then(Value::as_str)
-                .filter(|d| !d.is_empty())
             {
-                first_token.get_or_insert_with(|| started.elapsed());
-                text.push_str(delta);
-                on_delta(delta);
+                streamed.push(delta, on_delta);
             }
             if event.get("usage").is_some_and(|u| !u.is_null()) {
-                usage = usage_of(&event);
+                streamed.usage = usage_of(&event);
             }
-            model = model_of(&event, &model);
+            streamed.model = model_of(&event, &streamed.model);
             Ok(true)
         })
         .await;
-        match result {
-            Ok(()) => Ok(ChatResponse {
-                text,
-                usage,
-                model,
-                latency: started.elapsed(),
-                first_token,
-            }),
-            // A stream that failed before any text can be retried like any other call.
-            Err(e) if text.is_empty() => Err(e),
-            Err(e) => Err(LlmError::StreamBroken {
-                provider: name,
-                reason: e.to_string(),
-            }),
-        }
+        streamed.finish(&name, ended)
     }
 }
 
