@@ -11,7 +11,7 @@
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::Result;
 use clap::Args;
@@ -31,9 +31,8 @@ use rmcp::{
 };
 use serde::Deserialize;
 
-use crate::commands::search::DAEMON_TIMEOUT;
+use crate::commands::find_layout;
 use crate::daemon::client::DaemonClient;
-use crate::daemon::protocol::{Request, Response};
 
 /// Most lines `read_chunk` returns at once.
 const MAX_READ_LINES: u32 = 2000;
@@ -56,11 +55,7 @@ pub struct McpArgs {
 
 /// Runs the MCP server until the client closes stdin.
 pub fn run(args: McpArgs, index_dir: Option<&Path>) -> Result<()> {
-    let start = args.path.unwrap_or_else(|| PathBuf::from("."));
-    let layout = match index_dir {
-        Some(dir) => IndexLayout::new(&start, Some(dir))?,
-        None => IndexLayout::discover(&start)?,
-    };
+    let layout = find_layout(args.path.as_deref(), index_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -301,12 +296,7 @@ impl QuarryMcp {
 
     fn index_blocking(&self, keyword_only: bool) -> Result<()> {
         if let Some(mut daemon) = DaemonClient::connect(&self.layout) {
-            let request = Request::Index {
-                overrides: Default::default(),
-                rebuild: false,
-                keyword_only: keyword_only.then_some(true),
-            };
-            daemon.call(request, Duration::from_secs(24 * 3600))?;
+            daemon.index(Default::default(), false, keyword_only.then_some(true))?;
             return Ok(());
         }
         let keyword_only =
@@ -356,10 +346,7 @@ impl QuarryMcp {
     fn search_blocking(&self, request: SearchRequest) -> Result<Vec<Hit>> {
         self.check_indexing()?;
         if let Some(mut daemon) = DaemonClient::connect(&self.layout) {
-            return match daemon.call(Request::Search { request }, DAEMON_TIMEOUT)? {
-                Response::Hits { hits, .. } => Ok(hits),
-                other => anyhow::bail!("the quarry daemon answered a search with {other:?}"),
-            };
+            return Ok(daemon.search(request)?.0);
         }
         self.with_local(|retriever, writer_busy| {
             let mut request = request;
@@ -373,12 +360,7 @@ impl QuarryMcp {
     fn pack_blocking(&self, request: SearchRequest, budget: usize) -> Result<ContextPack> {
         self.check_indexing()?;
         if let Some(mut daemon) = DaemonClient::connect(&self.layout) {
-            return match daemon.call(Request::Pack { request, budget }, DAEMON_TIMEOUT)? {
-                Response::Pack { pack } => Ok(pack),
-                other => {
-                    anyhow::bail!("the quarry daemon answered a context request with {other:?}")
-                }
-            };
+            return daemon.pack(request, budget);
         }
         self.with_local(|retriever, writer_busy| {
             let mut request = request;

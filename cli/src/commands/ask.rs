@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use quarry_orchestrator::ask::{Answer, ask, mark_unverified};
 use quarry_orchestrator::llm::trace::{TraceLog, now_rfc3339};
@@ -12,9 +12,9 @@ use quarry_retriever::{ContextPack, Mode, SearchRequest};
 use serde::Serialize;
 
 use crate::commands::config::LlmArgs;
-use crate::commands::search::{DAEMON_TIMEOUT, find_layout, open_retriever};
+use crate::commands::find_layout;
+use crate::commands::search::open_retriever;
 use crate::daemon::client::DaemonClient;
-use crate::daemon::protocol::{Request, Response};
 use crate::format::{self, Style};
 
 /// Arguments of `quarry ask`.
@@ -59,7 +59,7 @@ struct JsonAnswer<'a> {
     latency_ms: u64,
     first_token_ms: Option<u64>,
     context: Vec<String>,
-    trace: Option<String>,
+    trace: String,
 }
 
 /// Runs `quarry ask`.
@@ -86,10 +86,7 @@ pub fn run(args: AskArgs, index_dir: Option<&Path>) -> Result<()> {
         .context_tokens
         .unwrap_or(config.ask.context_tokens.value);
     let pack = match DaemonClient::connect(&layout) {
-        Some(mut daemon) => match daemon.call(Request::Pack { request, budget }, DAEMON_TIMEOUT)? {
-            Response::Pack { pack } => pack,
-            other => bail!("the quarry daemon answered a context request with {other:?}"),
-        },
+        Some(mut daemon) => daemon.pack(request, budget)?,
         None => {
             let (mut retriever, mode) = open_retriever(&layout, request.mode)?;
             retriever.pack_context(&SearchRequest { mode, ..request }, budget)?
@@ -131,7 +128,7 @@ pub fn run(args: AskArgs, index_dir: Option<&Path>) -> Result<()> {
             latency_ms: answer.latency.as_millis() as u64,
             first_token_ms: answer.first_token.map(|d| d.as_millis() as u64),
             context: pack.items.iter().map(|i| i.label()).collect(),
-            trace: Some(trace_path.display().to_string()),
+            trace: trace_path.display().to_string(),
         };
         serde_json::to_writer(&mut out, &json)?;
         writeln!(out)?;

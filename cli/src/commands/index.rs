@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use quarry_indexer::IndexLayout;
@@ -16,7 +16,6 @@ use quarry_indexer::sync::{
 };
 
 use crate::daemon::client::DaemonClient;
-use crate::daemon::protocol::{Request, Response};
 use crate::format;
 
 /// Arguments of `quarry index`.
@@ -60,27 +59,20 @@ pub fn run(args: IndexArgs, index_dir: Option<&Path>) -> Result<()> {
     };
     // A running daemon is the index's only writer: the update goes through it.
     if let Some(mut daemon) = DaemonClient::connect(&layout) {
-        let request = Request::Index {
-            overrides,
-            rebuild: args.rebuild,
-            // As without a daemon: the flag drops vectors, --rebuild brings them back,
-            // otherwise the index keeps what it has.
-            keyword_only: if args.keyword_only {
-                Some(true)
-            } else if args.rebuild {
-                Some(false)
-            } else {
-                None
-            },
+        // As without a daemon: the flag drops vectors, --rebuild brings them back, otherwise
+        // the index keeps what it has.
+        let keyword_only = if args.keyword_only {
+            Some(true)
+        } else if args.rebuild {
+            Some(false)
+        } else {
+            None
         };
-        return match daemon.call(request, Duration::from_secs(24 * 3600))? {
-            Response::Indexed { report } => {
-                format::print_line(&summary(&layout, &report))?;
-                Ok(())
-            }
-            other => bail!("the quarry daemon answered an index request with {other:?}"),
-        };
+        let report = daemon.index(overrides, args.rebuild, keyword_only)?;
+        format::print_line(&summary(&layout, &report))?;
+        return Ok(());
     }
+
     let options = SyncOptions {
         overrides,
         force_rebuild: args.rebuild,

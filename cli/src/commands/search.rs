@@ -2,20 +2,16 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 use quarry_indexer::IndexLayout;
 use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
 use quarry_retriever::{Hit, Mode, Retriever, SearchRequest};
 
+use crate::commands::find_layout;
 use crate::daemon::client::DaemonClient;
-use crate::daemon::protocol::{Request, Response};
 use crate::format::Style;
-
-/// How long a command waits for the daemon's answer (a search may wait for an update).
-pub(crate) const DAEMON_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Lines of each hit shown in human output.
 const PREVIEW_LINES: usize = 4;
@@ -73,15 +69,13 @@ pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
         explain: args.explain,
     };
     let hits = match DaemonClient::connect(&layout) {
-        Some(mut daemon) => match daemon.call(Request::Search { request }, DAEMON_TIMEOUT)? {
-            Response::Hits { hits, note } => {
-                if let Some(note) = note {
-                    eprintln!("note: {note}");
-                }
-                hits
+        Some(mut daemon) => {
+            let (hits, note) = daemon.search(request)?;
+            if let Some(note) = note {
+                eprintln!("note: {note}");
             }
-            other => bail!("the quarry daemon answered a search with {other:?}"),
-        },
+            hits
+        }
         None => {
             let (mut retriever, mode) = open_retriever(&layout, request.mode)?;
             retriever.search(&SearchRequest { mode, ..request })?
@@ -108,15 +102,6 @@ pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
         write_hit(&mut out, hit, &words, style)?;
     }
     Ok(())
-}
-
-/// The index for `root` (or the one around the current directory).
-pub(crate) fn find_layout(root: Option<&Path>, index_dir: Option<&Path>) -> Result<IndexLayout> {
-    let start = root.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    Ok(match index_dir {
-        Some(dir) => IndexLayout::new(&start, Some(dir))?,
-        None => IndexLayout::discover(&start)?,
-    })
 }
 
 /// Opens the index for searching in `mode`, loading the model only when the index has

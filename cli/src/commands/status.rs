@@ -10,8 +10,9 @@ use quarry_indexer::IndexLayout;
 use quarry_indexer::manifest::{Journal, Manifest};
 use serde::Serialize;
 
+use crate::commands::find_layout;
 use crate::daemon::client::DaemonClient;
-use crate::daemon::protocol::{DaemonInfo, Request, Response};
+use crate::daemon::protocol::DaemonInfo;
 use crate::format;
 
 /// Arguments of `quarry status`.
@@ -58,11 +59,7 @@ struct LanguageCount {
 
 /// Runs `quarry status`.
 pub fn run(args: StatusArgs, index_dir: Option<&Path>) -> Result<()> {
-    let start = args.root.clone().unwrap_or_else(|| PathBuf::from("."));
-    let layout = match index_dir {
-        Some(dir) => IndexLayout::new(&start, Some(dir))?,
-        None => IndexLayout::discover(&start)?,
-    };
+    let layout = find_layout(args.root.as_deref(), index_dir)?;
     let status = collect(&layout)?;
     if args.json {
         format::print_line(&serde_json::to_string_pretty(&status)?)?;
@@ -90,12 +87,7 @@ fn collect(layout: &IndexLayout) -> Result<Status> {
         count.files += 1;
         count.chunks += entry.chunks.len();
     }
-    let daemon = DaemonClient::connect(layout).and_then(|mut client| {
-        match client.call(Request::Status, Duration::from_secs(5)) {
-            Ok(Response::Status(info)) => Some(info),
-            _ => None,
-        }
-    });
+    let daemon = DaemonClient::connect(layout).and_then(|mut client| client.status().ok());
     let writer = if daemon.is_some() {
         "daemon"
     } else if layout.is_locked() {

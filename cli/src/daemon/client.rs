@@ -10,10 +10,17 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use quarry_indexer::IndexLayout;
+use quarry_indexer::sync::{SettingsOverrides, SyncReport};
+use quarry_retriever::{ContextPack, Hit, SearchRequest};
 
 use super::protocol::{
-    PROTOCOL_VERSION, Request, RequestLine, Response, ResponseLine, socket_path,
+    DaemonInfo, PROTOCOL_VERSION, Request, RequestLine, Response, ResponseLine, socket_path,
 };
+
+/// How long a command waits for an answer to a search (which may wait for an update).
+const SEARCH_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long `status` and `stop` may take.
+const QUICK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A connection to the daemon of one index.
 pub struct DaemonClient {
@@ -59,4 +66,56 @@ impl DaemonClient {
             other => Ok(other),
         }
     }
+
+    /// The daemon's state.
+    pub fn status(&mut self) -> Result<DaemonInfo> {
+        match self.call(Request::Status, QUICK_TIMEOUT)? {
+            Response::Status(info) => Ok(info),
+            other => Err(unexpected("status", &other)),
+        }
+    }
+
+    /// Searches through the daemon: the hits, and a note for stderr when it could only
+    /// answer from keywords.
+    pub fn search(&mut self, request: SearchRequest) -> Result<(Vec<Hit>, Option<String>)> {
+        match self.call(Request::Search { request }, SEARCH_TIMEOUT)? {
+            Response::Hits { hits, note } => Ok((hits, note)),
+            other => Err(unexpected("search", &other)),
+        }
+    }
+
+    /// Retrieves and packs prompt context through the daemon.
+    pub fn pack(&mut self, request: SearchRequest, budget: usize) -> Result<ContextPack> {
+        match self.call(Request::Pack { request, budget }, SEARCH_TIMEOUT)? {
+            Response::Pack { pack } => Ok(pack),
+            other => Err(unexpected("context request", &other)),
+        }
+    }
+
+    /// Has the daemon bring the index up to date now and waits for it.
+    pub fn index(
+        &mut self,
+        overrides: SettingsOverrides,
+        rebuild: bool,
+        keyword_only: Option<bool>,
+    ) -> Result<SyncReport> {
+        let request = Request::Index {
+            overrides,
+            rebuild,
+            keyword_only,
+        };
+        match self.call(request, Duration::from_secs(24 * 3600))? {
+            Response::Indexed { report } => Ok(report),
+            other => Err(unexpected("index request", &other)),
+        }
+    }
+
+    /// Asks the daemon to finish what it is doing and exit.
+    pub fn stop(&mut self) -> Result<()> {
+        self.call(Request::Stop, QUICK_TIMEOUT).map(|_| ())
+    }
+}
+
+fn unexpected(what: &str, answer: &Response) -> anyhow::Error {
+    anyhow!("the quarry daemon answered a {what} with {answer:?}")
 }

@@ -19,9 +19,9 @@ use anyhow::{Result, bail};
 use clap::Args;
 use quarry_indexer::IndexLayout;
 
+use crate::commands::find_layout;
 use crate::format;
 use client::DaemonClient;
-use protocol::{Request, Response};
 
 /// Arguments of `quarry daemon`.
 #[derive(Debug, Args)]
@@ -42,11 +42,7 @@ pub struct DaemonArgs {
 pub fn run(args: DaemonArgs, index_dir: Option<&Path>, verbose: u8) -> Result<()> {
     let root = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
     if args.stop {
-        let layout = match index_dir {
-            Some(dir) => IndexLayout::new(&root, Some(dir))?,
-            None => IndexLayout::discover(&root)?,
-        };
-        return stop(&layout);
+        return stop(&find_layout(Some(&root), index_dir)?);
     }
     let layout = IndexLayout::new(&root, index_dir)?;
     server::serve(
@@ -62,11 +58,8 @@ fn stop(layout: &IndexLayout) -> Result<()> {
     let Some(mut client) = DaemonClient::connect(layout) else {
         bail!("no quarry daemon runs for {}", layout.root.display());
     };
-    let pid = match client.call(Request::Status, Duration::from_secs(5))? {
-        Response::Status(info) => info.pid,
-        _ => 0,
-    };
-    client.call(Request::Stop, Duration::from_secs(5))?;
+    let pid = client.status()?.pid;
+    client.stop()?;
     if !server::wait_until_stopped(layout, Duration::from_secs(300)) {
         bail!("the quarry daemon (pid {pid}) did not stop within 5 minutes");
     }

@@ -12,7 +12,6 @@
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -56,7 +55,7 @@ pub struct DaemonOptions {
 /// Runs the daemon for `layout` until it is stopped.
 pub fn serve(layout: IndexLayout, options: DaemonOptions) -> Result<()> {
     if let Some(mut client) = DaemonClient::connect(&layout)
-        && let Ok(Response::Status(info)) = client.call(Request::Status, Duration::from_secs(5))
+        && let Ok(info) = client.status()
     {
         bail!(
             "a quarry daemon already runs for {} (pid {})",
@@ -688,7 +687,7 @@ fn load_embedder() -> Result<SharedEmbedder, EmbedError> {
 pub fn wait_until_stopped(layout: &IndexLayout, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        if !layout.is_locked() && !Path::new(&socket_path(layout)).exists() {
+        if !layout.is_locked() && !socket_path(layout).exists() {
             return true;
         }
         std::thread::sleep(Duration::from_millis(50));
