@@ -18,7 +18,7 @@ use clap::Args;
 use quarry_indexer::IndexLayout;
 use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
 use quarry_indexer::embed::{Embedder, SharedEmbedder};
-use quarry_indexer::sync::{SyncEvent, SyncOptions, stored_settings, sync};
+use quarry_indexer::sync::{SyncEvent, SyncOptions, is_keyword_only, sync};
 use quarry_indexer::walk::is_secret_path;
 use quarry_orchestrator::ask::ask;
 use quarry_orchestrator::config::{Config, Environment, FlagOverrides};
@@ -299,8 +299,7 @@ impl QuarryMcp {
             daemon.index(Default::default(), false, keyword_only.then_some(true))?;
             return Ok(());
         }
-        let keyword_only =
-            keyword_only || stored_settings(&self.layout).is_some_and(|s| s.embed_model.is_none());
+        let keyword_only = keyword_only || is_keyword_only(&self.layout);
         let mut embedder = if keyword_only {
             None
         } else {

@@ -188,6 +188,12 @@ pub fn stored_settings(layout: &IndexLayout) -> Option<IndexSettings> {
         .map(|m| m.settings)
 }
 
+/// Whether the index at `layout` exists and was built without vectors: a plain re-index
+/// keeps it that way, so no model needs loading.
+pub fn is_keyword_only(layout: &IndexLayout) -> bool {
+    stored_settings(layout).is_some_and(|settings| settings.embed_model.is_none())
+}
+
 /// Everything a sync writes to, and the embedder feeding the vector side.
 struct Stores<'e> {
     keyword: KeywordIndex,

@@ -401,11 +401,6 @@ impl Retriever {
             limit = (limit * 4).min(MAX_CANDIDATES);
         }
     }
-
-    /// The keyword index, for lookups by name (context packing finds definitions with it).
-    pub(crate) fn keyword(&self) -> &KeywordIndex {
-        &self.keyword
-    }
 }
 
 /// One ranked chunk, before it is shaped into a [`Hit`].

@@ -180,7 +180,7 @@ impl Retriever {
     /// The chunk defining `name`: a function, method or type whose symbol ends in it,
     /// preferring one in the caller's file and language.
     fn definition_of(&self, name: &str, caller: &Chunk) -> Result<Option<Chunk>, SearchError> {
-        let hits = self.keyword().search(&KeywordQuery {
+        let hits = self.keyword.search(&KeywordQuery {
             text: name,
             lang: Some(&caller.lang),
             kind: None,

@@ -10,6 +10,7 @@ use quarry_orchestrator::config::{
 };
 use serde_json::json;
 
+use crate::commands::find_layout;
 use crate::format::Style;
 
 /// Flags that choose the LLM, shared by every command that calls one.
@@ -117,11 +118,8 @@ pub fn run(args: ConfigArgs) -> Result<()> {
 }
 
 /// The repository around `root` (or the current directory): where `quarry.toml` is read.
-pub fn repo_root(root: Option<&Path>) -> Option<PathBuf> {
-    let start = root.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    quarry_indexer::IndexLayout::discover(&start)
-        .ok()
-        .map(|layout| layout.root)
+fn repo_root(root: Option<&Path>) -> Option<PathBuf> {
+    find_layout(root, None).ok().map(|layout| layout.root)
 }
 
 type Row = (String, Option<String>, Option<String>);

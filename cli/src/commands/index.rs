@@ -12,7 +12,7 @@ use quarry_indexer::IndexLayout;
 use quarry_indexer::embed::Embedder;
 use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
 use quarry_indexer::sync::{
-    SettingsOverrides, SyncEvent, SyncOptions, SyncReport, stored_settings, sync,
+    SettingsOverrides, SyncEvent, SyncOptions, SyncReport, is_keyword_only, sync,
 };
 
 use crate::daemon::client::DaemonClient;
@@ -79,9 +79,7 @@ pub fn run(args: IndexArgs, index_dir: Option<&Path>) -> Result<()> {
         cancel: Some(cancel_on_ctrl_c()),
     };
 
-    let keyword_only = args.keyword_only
-        || (!args.rebuild
-            && stored_settings(&layout).is_some_and(|settings| settings.embed_model.is_none()));
+    let keyword_only = args.keyword_only || (!args.rebuild && is_keyword_only(&layout));
     let mut embedder = if keyword_only {
         None
     } else {

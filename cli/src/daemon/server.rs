@@ -21,7 +21,7 @@ use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
 use quarry_indexer::embed::{EmbedError, Embedder, SharedEmbedder};
 use quarry_indexer::layout::WriterLock;
 use quarry_indexer::sync::{
-    SettingsOverrides, SyncOptions, SyncReport, stored_settings, sync_holding,
+    SettingsOverrides, SyncOptions, SyncReport, is_keyword_only, sync_holding,
 };
 use quarry_indexer::watch::{BatchTiming, ChangeBatch, RepoWatcher, Wait};
 use quarry_indexer::{IndexError, IndexLayout};
@@ -75,14 +75,14 @@ pub fn serve(layout: IndexLayout, options: DaemonOptions) -> Result<()> {
     super::log::init(&log_path(&layout), options.verbose)
         .with_context(|| format!("cannot open the log {}", log_path(&layout).display()))?;
 
-    let keyword_only = options.keyword_only
-        || stored_settings(&layout).is_some_and(|settings| settings.embed_model.is_none());
+    let keyword_only = options.keyword_only || is_keyword_only(&layout);
     let embedder = if keyword_only {
         None
     } else {
         Some(load_embedder()?)
     };
 
+    let embedder_model = embedder.as_ref().map(|e| e.model_id().to_string());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -96,7 +96,10 @@ pub fn serve(layout: IndexLayout, options: DaemonOptions) -> Result<()> {
             retriever: None,
         }),
         reader: Mutex::new(None),
-        info: Mutex::new(Progress::default()),
+        info: Mutex::new(Progress {
+            model: embedder_model,
+            ..Progress::default()
+        }),
         cancel: Arc::new(AtomicBool::new(false)),
     });
     let result = runtime.block_on(run(shared.clone()));
@@ -174,14 +177,17 @@ enum Job {
     /// Files changed (or a rescan is due).
     Changes(ChangeBatch),
     /// `quarry index` asked for an update through the socket.
-    Index {
-        overrides: SettingsOverrides,
-        rebuild: bool,
-        keyword_only: Option<bool>,
-        reply: oneshot::Sender<Result<SyncReport, String>>,
-    },
+    Index(IndexJob),
     /// The daemon is stopping: end after the jobs queued before this one.
     Stop,
+}
+
+/// An update `quarry index` asked for, and where its report goes.
+struct IndexJob {
+    overrides: SettingsOverrides,
+    rebuild: bool,
+    keyword_only: Option<bool>,
+    reply: oneshot::Sender<Result<SyncReport, String>>,
 }
 
 async fn indexer_loop(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Job>) {
@@ -199,7 +205,7 @@ async fn indexer_loop(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Jo
                             batch.rescan |= more.rescan;
                         }
                         Job::Stop => stop = true,
-                        other => deferred.push(other),
+                        Job::Index(job) => deferred.push(job),
                     }
                 }
                 shared.note_pending(batch.paths.len());
@@ -221,21 +227,18 @@ async fn indexer_loop(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Jo
                     break;
                 }
             }
-            job @ Job::Index { .. } => run_index_job(&shared, job).await,
+            Job::Index(job) => run_index_job(&shared, job).await,
         }
     }
 }
 
-async fn run_index_job(shared: &Arc<Shared>, job: Job) {
-    let Job::Index {
+async fn run_index_job(shared: &Arc<Shared>, job: IndexJob) {
+    let IndexJob {
         overrides,
         rebuild,
         keyword_only,
         reply,
-    } = job
-    else {
-        return;
-    };
+    } = job;
     let worker = shared.clone();
     let result = tokio::task::spawn_blocking(move || {
         let options = SyncOptions {
@@ -399,12 +402,12 @@ async fn handle(
             keyword_only,
         } => {
             let (reply, answer) = oneshot::channel();
-            let job = Job::Index {
+            let job = Job::Index(IndexJob {
                 overrides,
                 rebuild,
                 keyword_only,
                 reply,
-            };
+            });
             if jobs.send(job).is_err() {
                 return Response::Error {
                     message: "the daemon is stopping".into(),
@@ -456,6 +459,8 @@ struct Progress {
     updates: u64,
     last_error: Option<String>,
     watching: bool,
+    /// The embedding model kept loaded, if any.
+    model: Option<String>,
 }
 
 impl Shared {
@@ -485,23 +490,16 @@ impl Shared {
         keyword_only: Option<bool>,
     ) -> Result<SyncReport, String> {
         let mut state = self.state();
-        // The shard has one owner at a time: close the search handle while the sync writes.
-        state.retriever = None;
-        let want_vectors = match keyword_only {
-            Some(keyword_only) => !keyword_only,
-            None => state.embedder.is_some(),
-        };
-        if want_vectors && state.embedder.is_none() {
-            state.embedder = Some(load_embedder().map_err(|e| e.to_string())?);
-        }
-        let mut embedder = if want_vectors {
-            state.embedder.clone()
-        } else {
-            None
-        };
+        let want_vectors = keyword_only.map_or(state.embedder.is_some(), |keyword| !keyword);
         if !want_vectors {
             state.embedder = None;
+        } else if state.embedder.is_none() {
+            state.embedder = Some(load_embedder().map_err(|e| e.to_string())?);
         }
+        self.progress().model = state.embedder.as_ref().map(|e| e.model_id().to_string());
+        // The shard has one owner at a time: close the search handle while the sync writes.
+        state.retriever = None;
+        let mut embedder = state.embedder.clone();
         let result = sync_holding(
             &state.lock,
             &self.layout,
@@ -636,11 +634,6 @@ impl Shared {
     }
 
     fn info(&self) -> DaemonInfo {
-        let model = self
-            .index
-            .try_lock()
-            .ok()
-            .and_then(|state| state.embedder.as_ref().map(|e| e.model_id().to_string()));
         let progress = self.progress();
         DaemonInfo {
             pid: std::process::id(),
@@ -655,7 +648,7 @@ impl Shared {
             updates: progress.updates,
             watching: progress.watching,
             last_error: progress.last_error.clone(),
-            model,
+            model: progress.model.clone(),
             log: log_path(&self.layout),
         }
     }

@@ -121,14 +121,6 @@ pub struct Usage {
     pub completion_tokens: u32,
 }
 
-impl Usage {
-    /// Adds another call's usage.
-    pub fn add(&mut self, other: Usage) {
-        self.prompt_tokens += other.prompt_tokens;
-        self.completion_tokens += other.completion_tokens;
-    }
-}
-
 /// What a call returned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatResponse {

@@ -36,11 +36,6 @@ impl OpenAiProvider {
         }
     }
 
-    /// The URL requests go to.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     fn body(&self, request: &ChatRequest, stream: bool) -> Value {
         let options = &request.options;
         let mut body = json!({

@@ -103,11 +103,6 @@ impl Reliable {
         self
     }
 
-    /// The trace file, if there is one.
-    pub fn trace_path(&self) -> Option<&std::path::Path> {
-        self.trace.as_deref().map(TraceLog::path)
-    }
-
     fn primary(&self) -> &dyn Provider {
         // `chain` always holds the primary: `new` puts it there and nothing removes it.
         self.chain[0].as_ref()
@@ -142,9 +137,12 @@ impl Provider for Reliable {
         let streaming = on_delta.is_some();
         let mut attempts: Vec<AttemptRecord> = Vec::new();
         let mut last_error: Option<LlmError> = None;
-        let mut answered: Option<(ChatResponse, bool)> = None;
+        let mut answered: Option<ChatResponse> = None;
+        // Which provider of the chain made the last attempt (0: the primary).
+        let mut last_provider = 0;
 
         'providers: for (index, provider) in self.chain.iter().enumerate() {
+            last_provider = index;
             for attempt in 0..self.policy.max_attempts.max(1) {
                 let attempt_started = Instant::now();
                 let mut streamed = false;
@@ -181,7 +179,7 @@ impl Provider for Reliable {
                 });
                 let error = match result {
                     Ok(response) => {
-                        answered = Some((response, index > 0));
+                        answered = Some(response);
                         break 'providers;
                     }
                     Err(error) => error,
@@ -213,7 +211,7 @@ impl Provider for Reliable {
 
         let retries = attempts.len().saturating_sub(1) as u32;
         let result = match answered {
-            Some((response, _)) => Ok(response),
+            Some(response) => Ok(response),
             None => Err(last_error.unwrap_or(LlmError::ScriptExhausted { call: 0 })),
         };
         if let Some(trace) = &self.trace {
@@ -236,21 +234,13 @@ impl Provider for Reliable {
                     .and_then(|r| r.first_token)
                     .map(|d| d.as_millis() as u64),
                 retries,
-                fallback: answered_by_fallback(&attempts, &self.chain),
+                fallback: last_provider > 0,
                 attempts,
                 error: result.as_ref().err().map(ToString::to_string),
             });
         }
         result
     }
-}
-
-/// Whether the last attempt went to a provider other than the primary.
-fn answered_by_fallback(attempts: &[AttemptRecord], chain: &[Arc<dyn Provider>]) -> bool {
-    let (Some(last), Some(primary)) = (attempts.last(), chain.first()) else {
-        return false;
-    };
-    last.provider != primary.name() || last.model != primary.model()
 }
 
 #[cfg(test)]

@@ -85,11 +85,6 @@ impl TraceLog {
         })
     }
 
-    /// The trace file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Appends one record. A trace that cannot be written is logged, never fails the call.
     pub fn write(&self, record: &TraceRecord<'_>) {
         let line = match serde_json::to_string(record) {
