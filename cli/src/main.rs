@@ -24,6 +24,7 @@ Examples:
   quarry ask \"how is config loaded?\"   an answer citing path:start-end
   quarry status                      what is indexed, how fresh, how big
   quarry config                      which LLM and settings are in effect, and from where
+  quarry edit \"add a timeout to the client\" --check \"cargo test\"   a verified multi-file change
   quarry daemon                      keep the index fresh as you edit";
 
 /// A RAG-first code index: function-level search and answers over your repository.
@@ -87,6 +88,21 @@ Examples:
 While it runs, `quarry search`, `ask`, `status` and `index` go through it (warm model, open
 index); it logs to .quarry/daemon.log.")]
     Daemon(daemon::DaemonArgs),
+    /// Make a change across files: plan it, run LLM workers, apply, check, and keep a way back.
+    #[command(after_help = "\
+Examples:
+  quarry edit \"add a timeout option to the HTTP client and pass it from every caller\" --check \"cargo test\"
+  quarry edit \"rename load_config to read_config\" --dry-run      show the diff, write nothing
+  quarry edit \"...\" --yes --jobs 3 --max-calls 30                 no questions, 3 tasks at once
+  quarry edit --resume 20261126-120000-a1b2                       continue a stopped run
+
+Every run is kept in .quarry/runs/ID (plan, task states, trace, originals);
+`quarry runs` lists them and `quarry undo ID` restores the files.")]
+    Edit(commands::edit::EditArgs),
+    /// List edit runs, newest first.
+    Runs(commands::edit::RunsArgs),
+    /// Restore the files an edit run changed.
+    Undo(commands::edit::UndoArgs),
     /// Serve the index to coding agents over the Model Context Protocol (stdio).
     #[command(after_help = "\
 Tools: search, read_chunk, status, ask. Configure an MCP client with
@@ -106,6 +122,9 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::status::run(args, cli.index_dir.as_deref()),
         Command::Ask(args) => commands::ask::run(args, cli.index_dir.as_deref()),
         Command::Config(args) => commands::config::run(args),
+        Command::Edit(args) => commands::edit::run(args, cli.index_dir.as_deref()),
+        Command::Runs(args) => commands::edit::list(args, cli.index_dir.as_deref()),
+        Command::Undo(args) => commands::edit::undo_run(args, cli.index_dir.as_deref()),
         Command::Daemon(args) => daemon::run(args, cli.index_dir.as_deref(), cli.verbose),
         Command::Mcp(args) => mcp::run(args, cli.index_dir.as_deref()),
     };

@@ -167,6 +167,23 @@ impl RepoWatcher {
     }
 }
 
+/// The walk's rules for single paths, for callers that must know whether a path is one the
+/// index would hold (the edit orchestrator refuses to write any other).
+pub struct IgnoreRules(ChangeFilter);
+
+impl IgnoreRules {
+    /// Reads the ignore files under `root`; `index_dir` is always excluded.
+    pub fn load(root: &Path, index_dir: &Path) -> Self {
+        IgnoreRules(ChangeFilter::new(root, index_dir))
+    }
+
+    /// Whether `path` (absolute, under the root; it need not exist) is excluded: inside the
+    /// index directory or `.git/`, hidden, outside the root, or matched by an ignore file.
+    pub fn excludes(&self, path: &Path) -> bool {
+        !matches!(self.0.classify(path), Relevance::Changed(_))
+    }
+}
+
 /// What an event on one path means for the index.
 #[derive(Debug, PartialEq, Eq)]
 enum Relevance {

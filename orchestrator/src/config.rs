@@ -181,6 +181,25 @@ pub struct AskSettings {
     pub answer_tokens: Setting<u32>,
 }
 
+/// How `quarry edit` runs (flags override each).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EditSettings {
+    /// The check command run after the tasks (`cargo test`, `pytest -q`).
+    pub check: Option<Setting<String>>,
+    /// Seconds the check may take.
+    pub check_timeout_secs: Setting<u64>,
+    /// Tasks run at once.
+    pub jobs: Setting<usize>,
+    /// Fixing rounds after a failing check.
+    pub fix_rounds: Setting<u32>,
+    /// Most LLM calls per run.
+    pub max_calls: Setting<u32>,
+    /// Most tokens per run, prompts and answers together.
+    pub max_tokens: Setting<u64>,
+    /// Most seconds of wall time per run.
+    pub max_seconds: Setting<u64>,
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
@@ -188,6 +207,8 @@ pub struct Config {
     pub llm: LlmSettings,
     /// `ask` settings.
     pub ask: AskSettings,
+    /// `edit` settings.
+    pub edit: EditSettings,
     /// The configuration files looked at, and whether each exists.
     pub files: Vec<(PathBuf, bool)>,
 }
@@ -247,6 +268,20 @@ struct FileConfig {
     llm: FileLlm,
     #[serde(default)]
     ask: FileAsk,
+    #[serde(default)]
+    edit: FileEdit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEdit {
+    check: Option<String>,
+    check_timeout_secs: Option<u64>,
+    jobs: Option<usize>,
+    fix_rounds: Option<u32>,
+    max_calls: Option<u32>,
+    max_tokens: Option<u64>,
+    max_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -397,8 +432,38 @@ impl Config {
         let mut k = Setting::new(12, Source::Default);
         let mut context_tokens = Setting::new(3000, Source::Default);
         let mut answer_tokens = Setting::new(512, Source::Default);
+        let mut edit = EditSettings {
+            check: None,
+            check_timeout_secs: Setting::new(600, Source::Default),
+            jobs: Setting::new(2, Source::Default),
+            fix_rounds: Setting::new(2, Source::Default),
+            max_calls: Setting::new(60, Source::Default),
+            max_tokens: Setting::new(400_000, Source::Default),
+            max_seconds: Setting::new(1800, Source::Default),
+        };
         for (path, file) in &loaded {
             let source = Source::File(path.clone());
+            let e = &file.edit;
+            if let Some(v) = &e.check {
+                edit.check = Some(Setting::new(v.clone(), source.clone()));
+            }
+            let set_u64 = |slot: &mut Setting<u64>, v: Option<u64>| {
+                if let Some(v) = v {
+                    *slot = Setting::new(v, source.clone());
+                }
+            };
+            set_u64(&mut edit.check_timeout_secs, e.check_timeout_secs);
+            set_u64(&mut edit.max_tokens, e.max_tokens);
+            set_u64(&mut edit.max_seconds, e.max_seconds);
+            if let Some(v) = e.jobs {
+                edit.jobs = Setting::new(v, source.clone());
+            }
+            if let Some(v) = e.fix_rounds {
+                edit.fix_rounds = Setting::new(v, source.clone());
+            }
+            if let Some(v) = e.max_calls {
+                edit.max_calls = Setting::new(v, source.clone());
+            }
             primary.merge_file(&file.llm.endpoint, path, env);
             if let Some(fb) = &file.llm.fallback {
                 fallback
@@ -454,6 +519,12 @@ impl Config {
             ),
             ("llm.concurrency", concurrency.value, &concurrency.source),
             ("ask.k", k.value, &k.source),
+            ("edit.jobs", edit.jobs.value, &edit.jobs.source),
+            (
+                "edit.max_calls",
+                edit.max_calls.value as usize,
+                &edit.max_calls.source,
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid {
@@ -478,6 +549,7 @@ impl Config {
                 context_tokens,
                 answer_tokens,
             },
+            edit,
             files,
         })
     }

@@ -8,6 +8,7 @@
 
 mod filter;
 mod fusion;
+mod map;
 pub mod pack;
 
 use std::collections::HashMap;

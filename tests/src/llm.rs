@@ -39,7 +39,8 @@ impl StubRequest {
 pub type Responder = dyn Fn(&StubRequest) -> String + Send + Sync;
 
 /// An OpenAI-compatible Chat Completions endpoint on 127.0.0.1 that answers every request
-/// with the text its responder makes from it, streamed when asked.
+/// with the text its responder makes from it, streamed when asked. Requests are recorded as
+/// they arrive and answered in parallel.
 pub struct StubLlm {
     /// Base URL to configure (`http://127.0.0.1:PORT/v1`).
     pub url: String,
@@ -56,12 +57,17 @@ impl StubLlm {
         let respond: Arc<Responder> = Arc::new(respond);
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                if let Some(request) = read_request(&stream) {
-                    let answer = respond(&request);
-                    let streaming = request.body["stream"] == json!(true);
-                    seen.lock().expect("lock").push(request);
-                    write_answer(stream, &answer, streaming);
-                }
+                // One thread per connection: parallel callers are answered in parallel.
+                let respond = Arc::clone(&respond);
+                let seen = Arc::clone(&seen);
+                std::thread::spawn(move || {
+                    if let Some(request) = read_request(&stream) {
+                        seen.lock().expect("lock").push(request.clone());
+                        let answer = respond(&request);
+                        let streaming = request.body["stream"] == json!(true);
+                        write_answer(stream, &answer, streaming);
+                    }
+                });
             }
         });
         StubLlm { url, requests }

@@ -168,5 +168,15 @@ fn rows(config: &Config) -> Vec<Row> {
     rows.push(row("ask.k", &config.ask.k));
     rows.push(row("ask.context_tokens", &config.ask.context_tokens));
     rows.push(row("ask.answer_tokens", &config.ask.answer_tokens));
+    rows.push(optional("edit.check", config.edit.check.as_ref(), false));
+    rows.push(row(
+        "edit.check_timeout_secs",
+        &config.edit.check_timeout_secs,
+    ));
+    rows.push(row("edit.jobs", &config.edit.jobs));
+    rows.push(row("edit.fix_rounds", &config.edit.fix_rounds));
+    rows.push(row("edit.max_calls", &config.edit.max_calls));
+    rows.push(row("edit.max_tokens", &config.edit.max_tokens));
+    rows.push(row("edit.max_seconds", &config.edit.max_seconds));
     rows
 }

@@ -2,6 +2,7 @@
 
 pub mod ask;
 pub mod config;
+pub mod edit;
 pub mod index;
 pub mod search;
 pub mod status;

@@ -122,6 +122,19 @@ impl Provider for Reliable {
     async fn chat(
         &self,
         request: &ChatRequest,
+        on_delta: Option<DeltaSink<'_>>,
+    ) -> Result<ChatResponse, LlmError> {
+        self.chat_as(&self.purpose, request, on_delta).await
+    }
+}
+
+impl Reliable {
+    /// [`Provider::chat`] with the call traced under `purpose` (`plan`, `task t2`) instead of
+    /// the purpose given to [`Reliable::with_trace`]: one provider, many kinds of calls.
+    pub async fn chat_as(
+        &self,
+        purpose: &str,
+        request: &ChatRequest,
         mut on_delta: Option<DeltaSink<'_>>,
     ) -> Result<ChatResponse, LlmError> {
         let _permit = self
@@ -222,7 +235,7 @@ impl Provider for Reliable {
             let response = result.as_ref().ok();
             trace.write(&TraceRecord {
                 time: now_rfc3339(),
-                purpose: &self.purpose,
+                purpose,
                 provider,
                 model: response.map_or(model, |r| r.model.clone()),
                 messages: &request.messages,

@@ -85,8 +85,9 @@ impl TraceLog {
         })
     }
 
-    /// Appends one record. A trace that cannot be written is logged, never fails the call.
-    pub fn write(&self, record: &TraceRecord<'_>) {
+    /// Appends one record (a [`TraceRecord`], or any other step a caller traces). A trace that
+    /// cannot be written is logged, never fails the call.
+    pub fn write(&self, record: &impl Serialize) {
         let line = match serde_json::to_string(record) {
             Ok(line) => self.scrub(line),
             Err(e) => {

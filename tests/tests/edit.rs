@@ -1,0 +1,683 @@
+//! `quarry edit`, `runs` and `undo` end to end: the real binary on a copy of the Python
+//! fixture, a scripted OpenAI-compatible stub answering by what each prompt asks for (plan,
+//! a given task, a fix), and the fixture's real `pytest` as the check command.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use quarry_e2e::Repo;
+use quarry_e2e::llm::{StubLlm, StubRequest};
+use serde_json::{Value, json};
+
+const CHECK: &str = "python3 -m pytest -q -x";
+
+const EXPORT_COUNT: &str = "def export_count(notes: Iterable[Note]) -> int:\n    \"\"\"How many notes an export would hold.\"\"\"\n    return len(list(notes))\n";
+
+fn keyword_index(repo: &Repo) {
+    repo.quarry(&["index", "--keyword-only"]).success();
+}
+
+fn env(stub: &StubLlm) -> Vec<(&str, &str)> {
+    vec![
+        ("QUARRY_LLM_URL", stub.url.as_str()),
+        ("QUARRY_LLM_MODEL", "stub"),
+    ]
+}
+
+fn is_plan(request: &StubRequest) -> bool {
+    request.prompt().contains("You are the planner")
+}
+
+/// The task a worker prompt is for.
+fn task_of(request: &StubRequest) -> Option<String> {
+    let prompt = request.prompt();
+    let at = prompt.find("Your task [")? + "Your task [".len();
+    let end = prompt[at..].find(']')?;
+    Some(prompt[at..at + end].to_string())
+}
+
+fn is_fix(request: &StubRequest) -> bool {
+    request.prompt().contains("Then the check")
+}
+
+fn task(id: &str, description: &str, files: &[&str], depends_on: &[&str]) -> Value {
+    json!({"id": id, "description": description, "files": files, "new_files": [], "depends_on": depends_on})
+}
+
+fn plan(tasks: Vec<Value>) -> String {
+    json!({ "tasks": tasks }).to_string()
+}
+
+fn block(path: &str, search: &str, replace: &str) -> String {
+    format!("{path}\n<<<<<<< SEARCH\n{search}=======\n{replace}>>>>>>> REPLACE\n")
+}
+
+/// The state of the only run in the repository.
+fn only_run(repo: &Repo) -> Value {
+    let runs = repo.path().join(".quarry/runs");
+    let mut dirs: Vec<_> = std::fs::read_dir(&runs)
+        .expect("runs folder")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "one run expected: {dirs:?}");
+    read_json(&dirs.remove(0).join("run.json"))
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
+}
+
+fn trace_steps(repo: &Repo, id: &str) -> Vec<Value> {
+    std::fs::read_to_string(repo.path().join(format!(".quarry/runs/{id}/trace.jsonl")))
+        .expect("trace")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("trace line"))
+        .collect()
+}
+
+/// t1 adds `export_count` to export.py; t2 (after t1) uses it from search.py.
+fn two_step_answer(request: &StubRequest) -> String {
+    if is_plan(request) {
+        return plan(vec![
+            task(
+                "t1",
+                "Add export_count(notes) to the export module",
+                &["notes/export.py"],
+                &[],
+            ),
+            task(
+                "t2",
+                "Add count_matches using export_count in the search module",
+                &["notes/search.py"],
+                &["t1"],
+            ),
+        ]);
+    }
+    match task_of(request).as_deref() {
+        Some("t1") => format!(
+            "{}SUMMARY: added export_count\nFACT: export_count(notes) returns how many notes an export holds\n",
+            block(
+                "notes/export.py",
+                "def export_notes(notes: Iterable[Note], fmt: str) -> str:\n",
+                &format!(
+                    "{EXPORT_COUNT}\n\ndef export_notes(notes: Iterable[Note], fmt: str) -> str:\n"
+                ),
+            )
+        ),
+        Some("t2") => format!(
+            "{}SUMMARY: added count_matches\n",
+            block(
+                "notes/search.py",
+                "def tokenize(text: str) -> list[str]:\n",
+                "def count_matches(notes) -> int:\n    from notes.export import export_count\n    return export_count(notes)\n\n\ndef tokenize(text: str) -> list[str]:\n",
+            )
+        ),
+        _ => "nothing".to_string(),
+    }
+}
+
+/// A stub that answers like [`two_step_answer`].
+fn two_step_stub() -> StubLlm {
+    StubLlm::start(two_step_answer)
+}
+
+#[test]
+fn a_dependent_task_sees_its_prerequisites_code_and_undo_restores_everything() {
+    let repo = Repo::fixture("py-notes");
+    keyword_index(&repo);
+    let export_before = repo.read("notes/export.py");
+    let search_before = repo.read("notes/search.py");
+    let stub = two_step_stub();
+    let run = repo
+        .quarry_env(
+            &[
+                "edit",
+                "count notes for export and search",
+                "--yes",
+                "--check",
+                CHECK,
+                "--json",
+            ],
+            &env(&stub),
+        )
+        .success();
+    let result: Value = serde_json::from_str(&run.stdout()).expect("edit --json");
+    assert_eq!(result["status"], "succeeded", "{result}");
+    assert!(
+        repo.read("notes/export.py")
+            .contains("def export_count(notes")
+    );
+    assert!(
+        repo.read("notes/search.py")
+            .contains("def count_matches(notes)")
+    );
+    let diff = result["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("--- a/notes/export.py") && diff.contains("+def count_matches"),
+        "{diff}"
+    );
+    assert_eq!(result["checks"][0]["passed"], true);
+    assert!(
+        result["checks"][0]["isolation"]
+            .as_str()
+            .unwrap()
+            .contains("unshare"),
+        "{result}"
+    );
+    assert_eq!(
+        result["scratchpad"][0],
+        "[t1] export_count(notes) returns how many notes an export holds"
+    );
+
+    // t2's prompt holds export_count as retrieved code (a chunk whose line starts with the
+    // definition), not only as t1's diff (whose lines start with `+`): the index was
+    // refreshed between the tasks.
+    let t2 = stub
+        .requests()
+        .into_iter()
+        .find(|r| task_of(r).as_deref() == Some("t2"))
+        .expect("t2 worker call");
+    let prompt = t2.prompt();
+    let related = prompt.split("Files your task owns").next().unwrap();
+    assert!(
+        related
+            .lines()
+            .any(|l| l.starts_with("def export_count(notes")),
+        "retrieved context lacks the new function:\n{related}"
+    );
+    assert!(
+        prompt.contains("export_count(notes) returns how many notes"),
+        "scratchpad shown"
+    );
+
+    let id = result["id"].as_str().unwrap().to_string();
+    let steps: Vec<String> = trace_steps(&repo, &id)
+        .iter()
+        .map(|s| {
+            s["step"]
+                .as_str()
+                .or(s["purpose"].as_str())
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    for expected in ["plan", "apply", "reindex", "check"] {
+        assert!(
+            steps.iter().any(|s| s == expected),
+            "{expected} missing from {steps:?}"
+        );
+    }
+    let runs = repo.quarry(&["runs"]).success().stdout();
+    assert!(
+        runs.contains(&id) && runs.contains("succeeded") && runs.contains("2/2"),
+        "{runs}"
+    );
+
+    // Someone edits a file after the run: undo refuses, naming it.
+    let edited = repo.read("notes/search.py") + "\n# mine\n";
+    repo.write("notes/search.py", &edited);
+    let error = repo.quarry(&["undo", &id]).one_line_error();
+    assert!(
+        error.contains("notes/search.py") && error.contains("--force"),
+        "{error}"
+    );
+    assert_eq!(repo.read("notes/search.py"), edited);
+    repo.quarry(&["undo", &id, "--force"]).success();
+    assert_eq!(repo.read("notes/export.py"), export_before);
+    assert_eq!(repo.read("notes/search.py"), search_before);
+    assert!(
+        repo.search("export_count", &["--mode", "keyword"])
+            .iter()
+            .all(|h| !h["text"]
+                .as_str()
+                .unwrap_or("")
+                .contains("def export_count"))
+    );
+}
+
+#[test]
+fn without_a_terminal_edit_refuses_to_write_unless_told() {
+    let repo = Repo::fixture("py-notes");
+    keyword_index(&repo);
+    let stub = two_step_stub();
+    let error = repo
+        .quarry_env(&["edit", "anything"], &env(&stub))
+        .one_line_error();
+    assert!(
+        error.contains("--yes") && error.contains("--dry-run"),
+        "{error}"
+    );
+    assert!(stub.requests().is_empty(), "no LLM call before approval");
+}
+
+#[test]
+fn dry_run_shows_the_diff_and_writes_nothing() {
+    let repo = Repo::fixture("py-notes");
+    keyword_index(&repo);
+    let before_export = repo.read("notes/export.py");
+    let before_search = repo.read("notes/search.py");
+    let stub = two_step_stub();
+    let run = repo
+        .quarry_env(&["edit", "count notes", "--dry-run"], &env(&stub))
+        .success();
+    let diff = run.stdout();
+    assert!(
+        diff.contains("+def export_count(notes") && diff.contains("+def count_matches"),
+        "{diff}"
+    );
+    assert!(run.stderr().contains("nothing written"), "{}", run.stderr());
+    assert_eq!(repo.read("notes/export.py"), before_export);
+    assert_eq!(repo.read("notes/search.py"), before_search);
+    // The second task still saw the first one's edit (in memory).
+    let t2 = stub
+        .requests()
+        .into_iter()
+        .find(|r| task_of(r).as_deref() == Some("t2"))
+        .unwrap();
+    assert!(t2.prompt().contains("+def export_count"));
+    assert_eq!(only_run(&repo)["settings"]["dry_run"], true);
+}
+
+#[test]
+fn invalid_json_goes_back_once_and_a_cycle_twice_ends_the_run() {
+    let repo = Repo::fixture("py-notes");
+    keyword_index(&repo);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let stub = StubLlm::start(move |request| {
+        if is_plan(request) {
+            return match counter.fetch_add(1, Ordering::SeqCst) {
+                0 => "{\"tasks\": [ oops".to_string(),
+                _ => plan(vec![task(
+                    "t1",
+                    "Add export_count",
+                    &["notes/export.py"],
+                    &[],
+                )]),
+            };
+        }
+        block(
+            "notes/export.py",
+            "def export_notes(notes: Iterable[Note], fmt: str) -> str:\n",
+            &format!(
+                "{EXPORT_COUNT}\n\ndef export_notes(notes: Iterable[Note], fmt: str) -> str:\n"
+            ),
+        )
+    });
+    repo.quarry_env(&["edit", "add export_count", "--yes"], &env(&stub))
+        .success();
+    let plans: Vec<StubRequest> = stub.requests().into_iter().filter(is_plan).collect();
+    assert_eq!(plans.len(), 2);
+    assert!(
+        plans[1]
+            .prompt()
+            .contains("That plan cannot be used: the plan is not valid JSON"),
+        "{}",
+        plans[1].prompt()
+    );
+
+    let cyclic = Repo::fixture("py-notes");
+    keyword_index(&cyclic);
+    let stub = StubLlm::start(|_| {
+        plan(vec![
+            task("a", "first", &["notes/export.py"], &["b"]),
+            task("b", "second", &["notes/search.py"], &["a"]),
+        ])
+    });
+    let error = cyclic
+        .quarry_env(&["edit", "anything", "--yes"], &env(&stub))
+        .one_line_error();
+    assert!(
+        error.contains("could not produce a valid plan") && error.contains("cycle: a → b → a"),
+        "{error}"
+    );
+    assert_eq!(stub.requests().len(), 2, "sent back exactly once");
+    assert!(stub.requests()[1].prompt().contains("cycle: a → b → a"));
+    assert_eq!(only_run(&cyclic)["status"], "failed");
+
+    let unknown = Repo::fixture("py-notes");
+    keyword_index(&unknown);
+    let stub = StubLlm::start(|_| plan(vec![task("a", "first", &["notes/export.py"], &["zz"])]));
+    let error = unknown
+        .quarry_env(&["edit", "anything", "--yes"], &env(&stub))
+        .one_line_error();
+    assert!(error.contains("depends on `zz`"), "{error}");
+}
+
+#[test]
+fn independent_tasks_overlap_and_tasks_on_one_file_never_do() {
+    let repo = Repo::fixture("py-notes");
+    keyword_index(&repo);
+    let stub = StubLlm::start(|request| {
+        if is_plan(request) {
+            return plan(vec![
+                task("a", "Comment export", &["notes/export.py"], &[]),
+                task("b", "Comment search once", &["notes/search.py"], &[]),
+                task("c", "Comment search twice", &["notes/search.py"], &[]),
+            ]);
+        }
+        std::thread::sleep(Duration::from_millis(800));
+        let id = task_of(request).unwrap_or_default();
+        let path = if id == "a" {
+            "notes/export.py"
+        } else {
+            "notes/search.py"
+        };
+        let first = if id == "a" {
+            "\"\"\"Exporting notes as Markdown, HTML or JSON.\"\"\"\n"
+        } else {
+            "\"\"\"Ranking notes for a query with TF-IDF over titles and bodies.\"\"\"\n"
+        };
+        // Each task adds its own line after the module docstring.
+        block(path, first, &format!("{first}# touched by {id}\n"))
+    });
+    let started = Instant::now();
+    repo.quarry_env(
+        &["edit", "comment things", "--yes", "--jobs", "2"],
+        &env(&stub),
+    )
+    .success();
+    let elapsed = started.elapsed();
+    let state = only_run(&repo);
+    let span = |id: &str| {
+        let t = &state["tasks"][id];
+        (
+            t["started_ms"].as_u64().unwrap(),
+            t["finished_ms"].as_u64().unwrap(),
+        )
+    };
+    let (a, b, c) = (span("a"), span("b"), span("c"));
+    assert!(
+        a.0 < b.1 && b.0 < a.1,
+        "a and b ran at the same time: {a:?} {b:?}"
+    );
+    assert!(
+        b.1 <= c.0 || c.1 <= b.0,
+        "b and c share a file and overlapped: {b:?} {c:?}"
+    );
+    let search = repo.read("notes/search.py");
+    assert!(search.contains("# touched by b") && search.contains("# touched by c"));
+    assert!(elapsed < Duration::from_secs(30));
+}
+
+#[test]
+fn a_search_that_does_not_match_goes_back_with_the_real_text() {
+    let repo = Repo::fixture("py-notes");
+    keyword_index(&repo);
+    let stub = StubLlm::start(|request| {
+        if is_plan(request) {
+            return plan(vec![task(
+                "t1",
+                "Lower-case slugs explicitly",
+                &["notes/export.py"],
+                &[],
+            )]);
+        }
+        if request.prompt().contains("were not applied") {
+            block(
+                "notes/export.py",
+                "def slugify(title: str) -> str:\n",
+                "def slugify(title: str) -> str:\n    # slugs are lower case\n",
+            )
+        } else {
+            block(
+                "notes/export.py",
+                "def slugify(title):\n",
+                "def slugify(title: str) -> str:\n",
+            )
+        }
+    });
+    let run = repo
+        .quarry_env(
+            &["edit", "document slugify", "--yes", "--json"],
+            &env(&stub),
+        )
+        .success();
+    let result: Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(result["tasks"]["t1"]["attempts"], 2);
+    assert!(
+        repo.read("notes/export.py")
+            .contains("    # slugs are lower case\n")
+    );
+    let retry = stub
+        .requests()
+        .into_iter()
+        .filter(|r| task_of(r).is_some())
+        .nth(1)
+        .unwrap();
+    let prompt = retry.prompt();
+    assert!(
+        prompt.contains("does not occur in notes/export.py"),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("def markdown_to_html(body: str) -> str:"),
+        "the real text is sent back"
+    );
+}
+
+#[test]
+fn hostile_blocks_write_nothing_outside_the_repository() {
+    let repo = Repo::fixture("py-notes");
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("target.py"), "keep = True\n").unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("target.py"),
+        repo.path().join("notes/link.py"),
+    )
+    .unwrap();
+    keyword_index(&repo);
+    let absolute = outside.path().join("abs.py").display().to_string();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let stub = StubLlm::start(move |request| {
+        if is_plan(request) {
+            return plan(vec![task("t1", "Edit export", &["notes/export.py"], &[])]);
+        }
+        let path = match counter.fetch_add(1, Ordering::SeqCst) {
+            0 => "../outside.py".to_string(),
+            1 => absolute.clone(),
+            _ => "notes/link.py".to_string(),
+        };
+        block(&path, "", "pwned = True\n")
+    });
+    let run = repo.quarry_env(&["edit", "edit things", "--yes", "--json"], &env(&stub));
+    assert!(!run.output.status.success());
+    let result: Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(result["tasks"]["t1"]["status"], "failed");
+    assert!(!repo.path().parent().unwrap().join("outside.py").exists());
+    assert!(!outside.path().join("abs.py").exists());
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("target.py")).unwrap(),
+        "keep = True\n"
+    );
+    let problems: Vec<String> = trace_steps(&repo, result["id"].as_str().unwrap())
+        .iter()
+        .filter(|s| s["step"] == "apply-failed")
+        .map(|s| s["detail"]["problem"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(
+        problems[0].contains("`..` would leave the repository root"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].contains("absolute paths are refused"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[2].contains("symlink that leaves the repository root"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn a_failing_check_is_fixed_in_the_second_round() {
+    let repo = Repo::fixture("py-notes");
+    keyword_index(&repo);
+    let fixes = Arc::new(AtomicUsize::new(0));
+    let counter = fixes.clone();
+    let stub = StubLlm::start(move |request| {
+        if is_plan(request) {
+            return plan(vec![task(
+                "t1",
+                "Keep the case of slugs",
+                &["notes/export.py"],
+                &[],
+            )]);
+        }
+        if is_fix(request) {
+            return match counter.fetch_add(1, Ordering::SeqCst) {
+                // Round 1 changes something unrelated; round 2 restores lower-casing.
+                0 => block(
+                    "notes/export.py",
+                    "    return slug or \"note\"\n",
+                    "    return slug or \"untitled\"\n",
+                ),
+                _ => block(
+                    "notes/export.py",
+                    "    slug = re.sub(r\"[^A-Za-z0-9]+\", \"-\", title).strip(\"-\")\n",
+                    "    slug = re.sub(r\"[^a-z0-9]+\", \"-\", title.lower()).strip(\"-\")\n",
+                ),
+            };
+        }
+        block(
+            "notes/export.py",
+            "    slug = re.sub(r\"[^a-z0-9]+\", \"-\", title.lower()).strip(\"-\")\n",
+            "    slug = re.sub(r\"[^A-Za-z0-9]+\", \"-\", title).strip(\"-\")\n",
+        )
+    });
+    let run = repo
+        .quarry_env(
+            &[
+                "edit",
+                "keep slug case",
+                "--yes",
+                "--check",
+                CHECK,
+                "--json",
+            ],
+            &env(&stub),
+        )
+        .success();
+    let result: Value = serde_json::from_str(&run.stdout()).unwrap();
+    let passed: Vec<bool> = result["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["passed"].as_bool().unwrap())
+        .collect();
+    assert_eq!(passed, vec![false, false, true]);
+    assert_eq!(result["fix_rounds_used"], 2);
+    assert_eq!(result["status"], "succeeded");
+    let fix = stub.requests().into_iter().find(is_fix).unwrap();
+    assert!(
+        fix.prompt().contains("test_cli.py"),
+        "the failure output reaches the fixer"
+    );
+    assert!(
+        fix.prompt()
+            .contains("+    slug = re.sub(r\"[^A-Za-z0-9]+\""),
+        "so does the diff"
+    );
+}
+
+#[test]
+fn a_call_limit_stops_new_work_and_resume_finishes_without_redoing() {
+    let repo = Repo::fixture("py-notes");
+    keyword_index(&repo);
+    let stub = two_step_stub();
+    let run = repo.quarry_env(
+        &["edit", "count notes", "--yes", "--max-calls", "2"],
+        &env(&stub),
+    );
+    assert_eq!(run.output.status.code(), Some(1));
+    assert!(
+        run.stderr().contains("limit of 2 LLM calls (--max-calls)"),
+        "{}",
+        run.stderr()
+    );
+    let state = only_run(&repo);
+    assert_eq!(state["status"], "interrupted");
+    assert_eq!(state["tasks"]["t1"]["status"], "done");
+    assert_eq!(state["tasks"]["t2"]["status"], "pending");
+    let id = state["id"].as_str().unwrap().to_string();
+
+    let before = stub.requests().len();
+    repo.quarry_env(&["edit", "--resume", &id, "--yes"], &env(&stub))
+        .success();
+    let after: Vec<StubRequest> = stub.requests().into_iter().skip(before).collect();
+    assert_eq!(after.len(), 1, "only t2 runs again");
+    assert_eq!(task_of(&after[0]).as_deref(), Some("t2"));
+    assert_eq!(only_run(&repo)["status"], "succeeded");
+    assert_eq!(
+        repo.read("notes/export.py")
+            .matches("def export_count")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_killed_run_resumes_where_it_stopped() {
+    let repo = Repo::fixture("py-notes");
+    keyword_index(&repo);
+    // t2's worker never answers in time: the run is killed while waiting for it.
+    let slow = StubLlm::start(|request| {
+        if task_of(request).as_deref() == Some("t2") {
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        two_step_answer(request)
+    });
+    let mut child = repo
+        .command(&["edit", "count notes", "--yes"], &env(&slow))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let t2_asked = slow
+            .requests()
+            .iter()
+            .any(|r| task_of(r).as_deref() == Some("t2"));
+        if t2_asked {
+            break;
+        }
+        assert!(Instant::now() < deadline, "t2 never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let state = only_run(&repo);
+    assert_eq!(state["tasks"]["t1"]["status"], "done");
+    assert!(repo.read("notes/export.py").contains("def export_count"));
+
+    let id = state["id"].as_str().unwrap().to_string();
+    let fast = two_step_stub();
+    repo.quarry_env(
+        &["edit", "--resume", &id, "--yes", "--check", CHECK],
+        &env(&fast),
+    )
+    .success();
+    let asked: Vec<Option<String>> = fast.requests().iter().map(task_of).collect();
+    assert_eq!(
+        asked,
+        vec![Some("t2".to_string())],
+        "t1 is not redone, no new plan"
+    );
+    assert!(repo.read("notes/search.py").contains("def count_matches"));
+    assert_eq!(
+        repo.read("notes/export.py")
+            .matches("def export_count")
+            .count(),
+        1
+    );
+    let error = repo
+        .quarry_env(&["edit", "--resume", &id, "--yes"], &env(&fast))
+        .one_line_error();
+    assert!(error.contains("cannot be resumed"), "{error}");
+}
