@@ -29,7 +29,7 @@ pub mod vector;
 pub mod walk;
 pub mod watch;
 
-mod failpoint;
+pub mod failpoint;
 
 pub use chunk::{Chunk, ChunkKind, ChunkSettings};
 pub use error::IndexError;

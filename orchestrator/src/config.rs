@@ -198,6 +198,10 @@ pub struct EditSettings {
     pub max_tokens: Setting<u64>,
     /// Most seconds of wall time per run.
     pub max_seconds: Setting<u64>,
+    /// Estimated tokens of retrieved code in each worker's prompt.
+    pub context_tokens: Setting<usize>,
+    /// Most tokens in a worker's answer.
+    pub answer_tokens: Setting<u32>,
 }
 
 /// The effective configuration.
@@ -282,6 +286,8 @@ struct FileEdit {
     max_calls: Option<u32>,
     max_tokens: Option<u64>,
     max_seconds: Option<u64>,
+    context_tokens: Option<usize>,
+    answer_tokens: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -440,6 +446,8 @@ impl Config {
             max_calls: Setting::new(60, Source::Default),
             max_tokens: Setting::new(400_000, Source::Default),
             max_seconds: Setting::new(1800, Source::Default),
+            context_tokens: Setting::new(1500, Source::Default),
+            answer_tokens: Setting::new(2048, Source::Default),
         };
         for (path, file) in &loaded {
             let source = Source::File(path.clone());
@@ -463,6 +471,12 @@ impl Config {
             }
             if let Some(v) = e.max_calls {
                 edit.max_calls = Setting::new(v, source.clone());
+            }
+            if let Some(v) = e.context_tokens {
+                edit.context_tokens = Setting::new(v, source.clone());
+            }
+            if let Some(v) = e.answer_tokens {
+                edit.answer_tokens = Setting::new(v, source.clone());
             }
             primary.merge_file(&file.llm.endpoint, path, env);
             if let Some(fb) = &file.llm.fallback {

@@ -178,5 +178,7 @@ fn rows(config: &Config) -> Vec<Row> {
     rows.push(row("edit.max_calls", &config.edit.max_calls));
     rows.push(row("edit.max_tokens", &config.edit.max_tokens));
     rows.push(row("edit.max_seconds", &config.edit.max_seconds));
+    rows.push(row("edit.context_tokens", &config.edit.context_tokens));
+    rows.push(row("edit.answer_tokens", &config.edit.answer_tokens));
     rows
 }

@@ -386,6 +386,11 @@ pub fn run(args: EditArgs, index_dir: Option<&Path>) -> Result<()> {
         handler_cancel.raise();
     });
 
+    let budgets = PromptBudgets {
+        worker_context: edit.context_tokens.value,
+        worker_answer: edit.answer_tokens.value,
+        ..PromptBudgets::default()
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -408,7 +413,7 @@ pub fn run(args: EditArgs, index_dir: Option<&Path>) -> Result<()> {
             approver,
             on_event,
             cancel,
-            budgets: PromptBudgets::default(),
+            budgets,
             memory: Vec::new(),
             baseline: Baseline::now(&run.snapshot()),
         });

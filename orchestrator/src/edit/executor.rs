@@ -29,6 +29,18 @@ const RETRIEVE_K: usize = 12;
 /// New file contents, by path (`None`: removed).
 type FileChanges = BTreeMap<String, Option<String>>;
 
+/// The paths a repository map lists (when it lists them all).
+fn map_files(map: &str) -> Vec<String> {
+    if map.lines().any(|l| l.starts_with("… ")) {
+        return Vec::new();
+    }
+    map.lines()
+        .filter_map(|l| l.split(": ").next())
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 impl EditSession {
     /// One LLM call within the run's limits, counted in its state.
     async fn call(
@@ -99,14 +111,15 @@ impl EditSession {
             }
         }
         let map = self.index.repo_map(priority, self.budgets.repo_map).await?;
-        let mut messages = prompts::plan_messages(&request, &pack, &map, &self.memory);
+        let files = map_files(&map);
+        let mut messages = prompts::plan_messages(&request, &pack, &map, &files, &self.memory);
         let options = ChatOptions {
             max_tokens: self.budgets.plan_answer,
             temperature: 0.0,
             stop: Vec::new(),
             json_schema: Some(JsonSchema {
                 name: "plan".to_string(),
-                schema: plan_schema(),
+                schema: plan_schema(&files),
             }),
         };
         let workspace = self.workspace.clone();

@@ -128,14 +128,24 @@ pub enum PlanError {
     },
 }
 
-/// The JSON schema the planner answers under. Arrays and strings are bounded so small models
-/// stay on track.
-pub fn plan_schema() -> serde_json::Value {
-    let path_list = serde_json::json!({
-        "type": "array",
-        "items": {"type": "string", "maxLength": 200},
-        "maxItems": MAX_FILES_PER_TASK,
-    });
+/// Most candidate files spelled out in the schema; beyond it paths are free strings.
+const MAX_SCHEMA_FILES: usize = 300;
+
+/// Task ids the schema offers: `t1` … `t8`.
+pub fn task_ids() -> Vec<String> {
+    (1..=MAX_TASKS).map(|i| format!("t{i}")).collect()
+}
+
+/// The JSON schema the planner answers under. Arrays and strings are bounded, ids come from
+/// [`task_ids`], and when `existing` (the repository's files) is short enough, `files` may
+/// only name one of them: small models then cannot invent a path, however hard they try.
+pub fn plan_schema(existing: &[String]) -> serde_json::Value {
+    let existing_path = if existing.is_empty() || existing.len() > MAX_SCHEMA_FILES {
+        serde_json::json!({"type": "string", "maxLength": 200})
+    } else {
+        serde_json::json!({"type": "string", "enum": existing})
+    };
+    let id = serde_json::json!({"type": "string", "enum": task_ids()});
     serde_json::json!({
         "type": "object",
         "properties": {
@@ -146,17 +156,17 @@ pub fn plan_schema() -> serde_json::Value {
                 "items": {
                     "type": "object",
                     "properties": {
-                        "id": {"type": "string", "maxLength": 32},
+                        "id": id,
                         "description": {"type": "string", "maxLength": 600},
-                        "files": path_list,
-                        "new_files": path_list,
-                        "depends_on": {
+                        "files": {"type": "array", "items": existing_path, "maxItems": MAX_FILES_PER_TASK},
+                        "new_files": {
                             "type": "array",
-                            "items": {"type": "string", "maxLength": 32},
-                            "maxItems": MAX_TASKS,
+                            "items": {"type": "string", "maxLength": 200},
+                            "maxItems": MAX_FILES_PER_TASK,
                         },
+                        "depends_on": {"type": "array", "items": id, "maxItems": MAX_TASKS},
                     },
-                    "required": ["id", "description", "files", "depends_on"],
+                    "required": ["id", "description", "files", "new_files", "depends_on"],
                 },
             },
         },

@@ -61,6 +61,7 @@ pub fn plan_messages(
     request: &str,
     pack: &ContextPack,
     map: &str,
+    files: &[String],
     memory: &[String],
 ) -> Vec<Message> {
     let mut user = String::new();
@@ -80,8 +81,14 @@ pub fn plan_messages(
     if !context.is_empty() {
         user.push_str(&format!("Relevant code:\n\n{context}\n"));
     }
+    let example_file = pack
+        .items
+        .first()
+        .map(|i| i.path.as_str())
+        .or(files.first().map(String::as_str))
+        .unwrap_or("src/lib.rs");
     user.push_str(&format!(
-        "Change to make: {}\n\nAnswer with a JSON object {{\"tasks\": [{{\"id\": \"t1\", \"description\": \"...\", \"files\": [\"path\"], \"new_files\": [], \"depends_on\": []}}]}} with at most {MAX_TASKS} tasks and at most {MAX_FILES_PER_TASK} files per task.",
+        "Change to make: {}\n\nAnswer with a JSON object like {{\"tasks\": [{{\"id\": \"t1\", \"description\": \"what to change in the file\", \"files\": [\"{example_file}\"], \"new_files\": [], \"depends_on\": []}}]}}: ids t1, t2, …; at most {MAX_TASKS} tasks and {MAX_FILES_PER_TASK} files per task; `depends_on` lists only ids of other tasks in the plan.",
         request.trim()
     ));
     vec![Message::system(PLAN_SYSTEM), Message::user(user)]

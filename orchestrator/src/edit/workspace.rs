@@ -237,6 +237,7 @@ impl Workspace {
                         fs::create_dir_all(parent).map_err(io)?;
                     }
                     write_atomically(&full, text.as_bytes()).map_err(io)?;
+                    quarry_indexer::failpoint::hit("edit-mid-write");
                 }
                 None => match fs::remove_file(&full) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
