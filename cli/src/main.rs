@@ -103,6 +103,13 @@ Every run is kept in .quarry/runs/ID (plan, task states, trace, originals);
     Runs(commands::edit::RunsArgs),
     /// Restore the files an edit run changed.
     Undo(commands::edit::UndoArgs),
+    /// Project notes and past runs that `quarry edit` recalls into its prompts.
+    #[command(after_help = "\
+Examples:
+  quarry memory add \"binaries use anyhow, libraries thiserror\"
+  quarry memory list
+  quarry memory forget 1a2b3c4d")]
+    Memory(commands::memory::MemoryArgs),
     /// Serve the index to coding agents over the Model Context Protocol (stdio).
     #[command(after_help = "\
 Tools: search, read_chunk, status, ask. Configure an MCP client with
@@ -125,6 +132,7 @@ fn main() -> ExitCode {
         Command::Edit(args) => commands::edit::run(args, cli.index_dir.as_deref()),
         Command::Runs(args) => commands::edit::list(args, cli.index_dir.as_deref()),
         Command::Undo(args) => commands::edit::undo_run(args, cli.index_dir.as_deref()),
+        Command::Memory(args) => commands::memory::run(args, cli.index_dir.as_deref()),
         Command::Daemon(args) => daemon::run(args, cli.index_dir.as_deref(), cli.verbose),
         Command::Mcp(args) => mcp::run(args, cli.index_dir.as_deref()),
     };

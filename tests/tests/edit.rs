@@ -847,3 +847,87 @@ fn a_write_cut_short_by_a_crash_is_finished_on_resume() {
     repo.quarry(&["undo", &id]).success();
     assert!(!marked("notes/export.py") && !marked("notes/search.py"));
 }
+
+#[test]
+fn memory_notes_reach_the_prompts_and_runs_are_remembered() {
+    let repo = Repo::fixture("py-notes");
+    // A hybrid index: notes get vectors and are recalled by meaning as well as by words.
+    repo.index();
+    let added = repo
+        .quarry(&[
+            "memory",
+            "add",
+            "Every exported note keeps its tags in sorted order.",
+        ])
+        .success()
+        .stdout();
+    let note_id = added.trim().trim_start_matches("remembered ").to_string();
+    repo.quarry(&["memory", "add", "The cache module is thread-safe."])
+        .success();
+    assert_eq!(
+        repo.quarry(&["memory", "list"])
+            .success()
+            .stdout()
+            .lines()
+            .count(),
+        2
+    );
+
+    let stub = two_step_stub();
+    repo.quarry_env(&["edit", "count exported notes", "--yes"], &env(&stub))
+        .success();
+    let requests = stub.requests();
+    let plan_prompt = requests.iter().find(|r| is_plan(r)).unwrap().prompt();
+    assert!(
+        plan_prompt.contains("Every exported note keeps its tags in sorted order."),
+        "{plan_prompt}"
+    );
+    assert!(
+        !plan_prompt.contains("thread-safe"),
+        "an unrelated note stays out"
+    );
+    let worker = requests
+        .iter()
+        .find(|r| task_of(r).is_some())
+        .unwrap()
+        .prompt();
+    assert!(worker.contains("Every exported note keeps its tags"));
+
+    let notes: Value = serde_json::from_str(
+        &repo
+            .quarry(&["memory", "list", "--json"])
+            .success()
+            .stdout(),
+    )
+    .unwrap();
+    let run_note = notes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["source"] == "run")
+        .expect("run remembered");
+    let text = run_note["text"].as_str().unwrap();
+    assert!(
+        text.contains("count exported notes") && text.contains("export_count(notes) returns"),
+        "{text}"
+    );
+
+    // A later run about the same code recalls the earlier one.
+    let later = two_step_stub();
+    repo.quarry_env(
+        &["edit", "rename export_count", "--yes", "--dry-run"],
+        &env(&later),
+    )
+    .success();
+    let plan_prompt = later.requests().into_iter().find(is_plan).unwrap().prompt();
+    assert!(
+        plan_prompt.contains("export_count(notes) returns how many notes"),
+        "{plan_prompt}"
+    );
+
+    repo.quarry(&["memory", "forget", &note_id]).success();
+    let error = repo
+        .quarry(&["memory", "forget", &note_id])
+        .one_line_error();
+    assert!(error.contains("no memory note"), "{error}");
+}

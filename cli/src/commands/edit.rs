@@ -19,6 +19,7 @@ use quarry_orchestrator::edit::{
     ApproveAll, Approver, Baseline, Cancel, EditError, EditEvent, EditSession, PromptBudgets, undo,
 };
 use quarry_orchestrator::llm::trace::TraceLog;
+use quarry_orchestrator::memory::{recall_notes, remember_run};
 use quarry_retriever::{ContextPack, Retriever, SearchRequest};
 use serde::Serialize;
 
@@ -404,6 +405,8 @@ pub fn run(args: EditArgs, index_dir: Option<&Path>) -> Result<()> {
         } else {
             Arc::new(LocalIndex::open(layout.clone()).await?)
         };
+        let memory =
+            recall_notes(layout.dir.clone(), state.request.clone(), index.embedder()).await;
         let session = Arc::new(EditSession {
             provider,
             index,
@@ -414,11 +417,12 @@ pub fn run(args: EditArgs, index_dir: Option<&Path>) -> Result<()> {
             on_event,
             cancel,
             budgets,
-            memory: Vec::new(),
+            memory,
             baseline: Baseline::now(&run.snapshot()),
         });
         let result = session.clone().execute().await;
         let diff = session.diff();
+        remember_run(layout.dir.clone(), run.snapshot(), session.index.embedder()).await;
         Ok::<_, EditError>((result, diff))
     });
     let (result, diff) = outcome?;

@@ -4,6 +4,7 @@ pub mod ask;
 pub mod config;
 pub mod edit;
 pub mod index;
+pub mod memory;
 pub mod search;
 pub mod status;
 

@@ -26,6 +26,10 @@ pub trait CodeIndex: Send + Sync {
     async fn repo_map(&self, priority: Vec<String>, budget: usize) -> Result<String, EditError>;
     /// Re-indexes what changed on disk.
     async fn refresh(&self) -> Result<(), EditError>;
+    /// The embedding model, when this process holds one (for long-term memory).
+    fn embedder(&self) -> Option<SharedEmbedder> {
+        None
+    }
 }
 
 fn index_error(e: impl std::fmt::Display) -> EditError {
@@ -136,6 +140,13 @@ impl CodeIndex for LocalIndex {
             retriever.repo_map(&priority, budget).map_err(index_error)
         })
         .await
+    }
+
+    fn embedder(&self) -> Option<SharedEmbedder> {
+        self.state
+            .lock()
+            .ok()
+            .and_then(|state| state.embedder.clone())
     }
 
     async fn refresh(&self) -> Result<(), EditError> {

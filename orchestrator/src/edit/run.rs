@@ -221,7 +221,7 @@ fn io_error(path: &Path, error: io::Error) -> EditError {
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let parent = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
