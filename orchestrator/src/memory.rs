@@ -196,7 +196,7 @@ impl Memory {
         notes.push(note.clone());
         self.save(&notes)?;
         if let Some(embedder) = embedder {
-            self.embed(&[note.clone()], embedder)?;
+            self.embed(std::slice::from_ref(&note), embedder)?;
         }
         Ok(note)
     }
@@ -295,55 +295,6 @@ impl Memory {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn notes_are_added_listed_recalled_by_words_and_forgotten() {
-        let dir = tempfile::tempdir().unwrap();
-        let memory = Memory::open(dir.path()).unwrap();
-        let anyhow = memory
-            .add(
-                "Binaries use anyhow for errors; libraries use thiserror.",
-                NoteSource::User,
-                None,
-                None,
-            )
-            .unwrap();
-        memory
-            .add(
-                "Run 1 renamed load_config to read_config.",
-                NoteSource::Run,
-                Some("1"),
-                None,
-            )
-            .unwrap();
-        assert_eq!(memory.list().unwrap().len(), 2);
-        let recalled = memory
-            .recall("report errors from the binary", 5, None)
-            .unwrap();
-        assert_eq!(recalled.len(), 1);
-        assert_eq!(recalled[0].id, anyhow.id);
-        assert!(
-            memory
-                .recall("speed up the cache", 5, None)
-                .unwrap()
-                .is_empty()
-        );
-        memory.forget(&anyhow.id).unwrap();
-        assert_eq!(memory.list().unwrap().len(), 1);
-        assert!(matches!(
-            memory.forget("nope"),
-            Err(MemoryError::NoSuchNote(_))
-        ));
-        assert!(matches!(
-            memory.add("  ", NoteSource::User, None, None),
-            Err(MemoryError::Empty)
-        ));
-    }
-}
-
 /// Notes relevant to `query` as prompt lines, recalled in the blocking pool. Memory is a help,
 /// never a reason to fail: problems are logged and give no notes.
 pub async fn recall_notes(
@@ -411,5 +362,54 @@ pub async fn remember_run(
     .await;
     if let Ok(Err(e)) = stored {
         tracing::warn!("run not remembered: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_are_added_listed_recalled_by_words_and_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let memory = Memory::open(dir.path()).unwrap();
+        let anyhow = memory
+            .add(
+                "Binaries use anyhow for errors; libraries use thiserror.",
+                NoteSource::User,
+                None,
+                None,
+            )
+            .unwrap();
+        memory
+            .add(
+                "Run 1 renamed load_config to read_config.",
+                NoteSource::Run,
+                Some("1"),
+                None,
+            )
+            .unwrap();
+        assert_eq!(memory.list().unwrap().len(), 2);
+        let recalled = memory
+            .recall("report errors from the binary", 5, None)
+            .unwrap();
+        assert_eq!(recalled.len(), 1);
+        assert_eq!(recalled[0].id, anyhow.id);
+        assert!(
+            memory
+                .recall("speed up the cache", 5, None)
+                .unwrap()
+                .is_empty()
+        );
+        memory.forget(&anyhow.id).unwrap();
+        assert_eq!(memory.list().unwrap().len(), 1);
+        assert!(matches!(
+            memory.forget("nope"),
+            Err(MemoryError::NoSuchNote(_))
+        ));
+        assert!(matches!(
+            memory.add("  ", NoteSource::User, None, None),
+            Err(MemoryError::Empty)
+        ));
     }
 }
