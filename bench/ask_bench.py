@@ -47,13 +47,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server() -> tuple[subprocess.Popen, str]:
+def start_server(slots: int = 1) -> tuple[subprocess.Popen, str]:
+    """llama-server on a free port with `slots` parallel sequences of one thread each."""
     if not SERVER.is_file() or not MODEL.is_file():
         sys.exit("llama-server or the model is missing: run scripts/setup.sh --test")
     port = free_port()
     server = subprocess.Popen(
         [str(SERVER), "-m", str(MODEL), "--host", "127.0.0.1", "--port", str(port),
-         "-t", "1", "-c", "8192", "-np", "1", "--no-webui"],
+         "-t", "1", "-c", str(8192 * slots), "-np", str(slots), "--no-webui"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline:

@@ -112,7 +112,8 @@ Examples:
     Memory(commands::memory::MemoryArgs),
     /// Serve the index to coding agents over the Model Context Protocol (stdio).
     #[command(after_help = "\
-Tools: search, read_chunk, status, ask. Configure an MCP client with
+Tools: search, read_chunk, status, ask, edit (dry runs only unless --allow-edits).
+Configure an MCP client with
   {\"command\": \"quarry\", \"args\": [\"mcp\", \"/path/to/repo\"]}")]
     Mcp(mcp::McpArgs),
 }

@@ -22,6 +22,8 @@ use quarry_indexer::sync::{SyncEvent, SyncOptions, is_keyword_only, sync};
 use quarry_indexer::walk::is_secret_path;
 use quarry_orchestrator::ask::ask;
 use quarry_orchestrator::config::{Config, Environment, FlagOverrides};
+use quarry_orchestrator::edit::run::RunStore;
+use quarry_orchestrator::edit::{ApproveAll, Cancel};
 use quarry_retriever::{ContextPack, Hit, Mode, Retriever, SearchRequest};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -31,6 +33,7 @@ use rmcp::{
 };
 use serde::Deserialize;
 
+use crate::commands::edit::{drive, settings_from_config};
 use crate::commands::find_layout;
 use crate::daemon::client::DaemonClient;
 
@@ -51,6 +54,11 @@ pub struct McpArgs {
     /// With --index-on-start, build a keyword-only index (no model, much faster).
     #[arg(long)]
     keyword_only: bool,
+
+    /// Let the `edit` tool write files (`dry_run: false`); without it, edits are refused and
+    /// only dry runs (plan and diff) are served.
+    #[arg(long)]
+    allow_edits: bool,
 }
 
 /// Runs the MCP server until the client closes stdin.
@@ -61,7 +69,7 @@ pub fn run(args: McpArgs, index_dir: Option<&Path>) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let server = QuarryMcp::new(layout);
+        let server = QuarryMcp::new(layout, args.allow_edits);
         if args.index_on_start {
             server.start_indexing(args.keyword_only);
         }
@@ -113,10 +121,23 @@ struct AskArgs {
     k: Option<usize>,
 }
 
+/// Arguments of the `edit` tool.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct EditArgs {
+    /// The change to make, in words ("add a timeout option to the HTTP client and pass it from every caller").
+    request: String,
+    /// Plan and produce the diff without writing (default true). Writing needs the server started with --allow-edits.
+    dry_run: Option<bool>,
+    /// Command that must pass after the change (`cargo test`, `pytest -q`); default from quarry.toml [edit] check.
+    check: Option<String>,
+}
+
 /// The MCP server for one repository.
 #[derive(Clone)]
 struct QuarryMcp {
     layout: IndexLayout,
+    allow_edits: bool,
     local: Arc<Mutex<LocalIndex>>,
     /// Progress of `--index-on-start`, while it runs or if it failed.
     indexing: Arc<Mutex<Option<Indexing>>>,
@@ -144,12 +165,13 @@ struct LocalIndex {
 
 #[tool_router]
 impl QuarryMcp {
-    fn new(layout: IndexLayout) -> Self {
+    fn new(layout: IndexLayout, allow_edits: bool) -> Self {
         QuarryMcp {
             layout,
+            allow_edits,
             local: Arc::new(Mutex::new(LocalIndex::default())),
             indexing: Arc::new(Mutex::new(None)),
-            tool_router: Self::tool_router(),
+            tool_router: Self::tool_router() + Self::edit_router(),
         }
     }
 
@@ -260,13 +282,83 @@ impl QuarryMcp {
     }
 }
 
-#[tool_handler]
+#[tool_router(router = edit_router)]
+impl QuarryMcp {
+    #[tool(
+        description = "Make a change across the repository's files: Quarry plans it as tasks, runs LLM workers with retrieved context, applies their edits and runs the check command. Returns JSON {id, status, plan, summary, diff, checks, error}. dry_run defaults to true (nothing is written; the diff shows what would change). Applying (dry_run: false) is refused unless the server was started with --allow-edits; an applied run can be undone with `quarry undo ID`."
+    )]
+    async fn edit(
+        &self,
+        Parameters(args): Parameters<EditArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let dry_run = args.dry_run.unwrap_or(true);
+        if !dry_run && !self.allow_edits {
+            return Ok(tool_error(
+                "edits are refused: this server was started without --allow-edits; call edit with dry_run: true to get the plan and diff, or restart it with `quarry mcp --allow-edits`",
+            ));
+        }
+        if args.request.trim().is_empty() {
+            return Ok(tool_error("empty request; say what to change"));
+        }
+        if let Err(e) = self.check_indexing() {
+            return Ok(tool_error(format!("{e:#}")));
+        }
+        let config = match Config::load(
+            &Environment::from_process(Some(&self.layout.root)),
+            &FlagOverrides::default(),
+        ) {
+            Ok(config) => config,
+            Err(e) => return Ok(tool_error(e.to_string())),
+        };
+        if let Err(e) = config.provider() {
+            return Ok(tool_error(e.to_string()));
+        }
+        let settings = settings_from_config(&config, args.check, dry_run);
+        let run = match RunStore::create(&self.layout.dir, &args.request, settings) {
+            Ok(run) => Arc::new(run),
+            Err(e) => return Ok(tool_error(e.to_string())),
+        };
+        // The run opens the index itself: the server's own handle lets go of the vector shard.
+        self.local
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retriever = None;
+        let driven = drive(
+            &self.layout,
+            &config,
+            run.clone(),
+            Arc::new(ApproveAll),
+            Arc::new(|_| {}),
+            Cancel::default(),
+        )
+        .await;
+        let driven = match driven {
+            Ok(driven) => driven,
+            Err(e) => return Ok(tool_error(format!("{e:#}"))),
+        };
+        let state = run.snapshot();
+        let outcome = serde_json::json!({
+            "id": state.id,
+            "status": state.status,
+            "dry_run": dry_run,
+            "plan": state.plan,
+            "summary": state.summary,
+            "diff": driven.diff,
+            "checks": state.checks,
+            "error": driven.result.err().map(|e| e.to_string()),
+            "run_dir": run.dir().display().to_string(),
+        });
+        Ok(json_result(&outcome))
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
 impl ServerHandler for QuarryMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::from_build_env())
             .with_instructions(format!(
-                "Quarry indexes the repository at {} by function. Use `search` to find code by identifier or by what it does, `read_chunk` to read exact lines, `status` to see what is indexed, and `ask` for an answer with checked citations.",
+                "Quarry indexes the repository at {} by function. Use `search` to find code by identifier or by what it does, `read_chunk` to read exact lines, `status` to see what is indexed, `ask` for an answer with checked citations, and `edit` to plan and make a change across files (a dry run unless the server allows edits).",
                 self.layout.root.display()
             ))
     }

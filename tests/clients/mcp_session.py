@@ -5,6 +5,7 @@ and prints one JSON object describing what the server answered. The Rust test
 
   mcp_session.py QUARRY_BIN REPO                    the full tour
   mcp_session.py QUARRY_BIN REPO --index-on-start   a server that indexes as it starts
+  mcp_session.py QUARRY_BIN REPO --edit LLM_URL     edits: a dry run, then applied
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ async def session(binary: str, repo: str) -> dict:
                 out["wrong_type"] = await call("read_chunk", {"path": "src/upload.rs", "start_line": "one", "end_line": 2})
                 out["status"] = await call("status", {})
                 out["ask_without_llm"] = await call("ask", {"question": "how are uploads retried?"})
+                out["edit_apply_refused"] = await call("edit", {"request": "add a timeout", "dry_run": False})
+                out["edit_without_llm"] = await call("edit", {"request": "add a timeout"})
                 # Still serving after all the errors above.
                 out["search_after_errors"] = await call("search", {"query": "upload_with_retry", "k": 1})
     return out
@@ -71,10 +74,35 @@ async def index_on_start(binary: str, repo: str) -> dict:
     return out
 
 
+async def edits(binary: str, repo: str, llm_url: str) -> dict:
+    """A server that may edit, with an LLM: a dry run, then the same change applied."""
+    params = StdioServerParameters(
+        command=binary, args=["mcp", repo, "--allow-edits"], cwd=repo,
+        env={"QUARRY_LLM_URL": llm_url, "QUARRY_LLM_MODEL": "stub"})
+    out: dict = {}
+    with open("/dev/null", "w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as client:
+                await client.initialize()
+                for name, arguments in [
+                    ("dry", {"request": "count notes for export and search"}),
+                    ("applied", {"request": "count notes for export and search", "dry_run": False}),
+                ]:
+                    result = await client.call_tool("edit", arguments)
+                    out[name] = {"is_error": bool(result.is_error), "text": text_of(result)}
+    return out
+
+
 def main() -> None:
     binary, repo = sys.argv[1], sys.argv[2]
-    scenario = index_on_start if "--index-on-start" in sys.argv[3:] else session
-    print(json.dumps(asyncio.run(scenario(binary, repo))))
+    if "--edit" in sys.argv[3:]:
+        url = sys.argv[sys.argv.index("--edit") + 1]
+        result = asyncio.run(edits(binary, repo, url))
+    elif "--index-on-start" in sys.argv[3:]:
+        result = asyncio.run(index_on_start(binary, repo))
+    else:
+        result = asyncio.run(session(binary, repo))
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 
 use std::process::Command;
 
+use quarry_e2e::llm::StubLlm;
 use quarry_e2e::{Repo, quarry_bin};
 use serde_json::Value;
 
@@ -45,7 +46,11 @@ fn an_agent_searches_reads_and_is_refused_what_it_must_not_do() {
     let tools = session["tools"].as_object().expect("tools");
     let mut names: Vec<&str> = tools.keys().map(String::as_str).collect();
     names.sort();
-    assert_eq!(names, ["ask", "read_chunk", "search", "status"]);
+    assert_eq!(names, ["ask", "edit", "read_chunk", "search", "status"]);
+    assert_eq!(
+        tools["edit"]["schema"]["required"],
+        serde_json::json!(["request"])
+    );
     for (name, tool) in tools {
         assert!(
             tool["description"].as_str().is_some_and(|d| d.len() > 40),
@@ -113,6 +118,68 @@ fn an_agent_searches_reads_and_is_refused_what_it_must_not_do() {
         hits(&session["search_after_errors"])[0]["path"],
         "src/upload.rs"
     );
+    let refused = &session["edit_apply_refused"];
+    assert_eq!(refused["is_error"], true, "{refused}");
+    assert!(
+        refused["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--allow-edits"),
+        "{refused}"
+    );
+    let no_llm = &session["edit_without_llm"];
+    assert_eq!(no_llm["is_error"], true, "{no_llm}");
+    assert!(
+        no_llm["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("QUARRY_LLM_URL"),
+        "{no_llm}"
+    );
+    assert!(
+        std::fs::read_dir(repo.path().join(".quarry/runs")).is_err(),
+        "a refused edit starts no run"
+    );
+}
+
+#[test]
+fn an_agent_edits_with_a_dry_run_first_then_for_real() {
+    let repo = Repo::fixture("py-notes");
+    repo.quarry(&["index", "--keyword-only"]).success();
+    let original = repo.read("notes/export.py");
+    let stub = StubLlm::start(|request| {
+        let prompt = request.prompt();
+        if prompt.contains("You are the planner") {
+            return r#"{"tasks": [{"id": "t1", "description": "Add export_count", "files": ["notes/export.py"], "new_files": [], "depends_on": []}]}"#.to_string();
+        }
+        "notes/export.py\n<<<<<<< SEARCH\ndef slugify(title: str) -> str:\n=======\ndef export_count(notes) -> int:\n    return len(list(notes))\n\n\ndef slugify(title: str) -> str:\n>>>>>>> REPLACE\nSUMMARY: added export_count\n".to_string()
+    });
+    let session = run_script(&repo, &["--edit", &stub.url]);
+    let dry = &session["dry"];
+    assert_eq!(dry["is_error"], false, "{dry}");
+    let dry: Value = serde_json::from_str(dry["text"].as_str().unwrap()).unwrap();
+    assert_eq!(dry["status"], "succeeded", "{dry}");
+    assert_eq!(dry["plan"]["tasks"][0]["id"], "t1");
+    assert!(
+        dry["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+def export_count(notes)"),
+        "{dry}"
+    );
+
+    let applied = &session["applied"];
+    assert_eq!(applied["is_error"], false, "{applied}");
+    let applied: Value = serde_json::from_str(applied["text"].as_str().unwrap()).unwrap();
+    assert_eq!(applied["status"], "succeeded", "{applied}");
+    assert!(
+        repo.read("notes/export.py")
+            .contains("def export_count(notes)")
+    );
+    // The applied run can be undone like any other.
+    repo.quarry(&["undo", applied["id"].as_str().unwrap()])
+        .success();
+    assert_eq!(repo.read("notes/export.py"), original);
 }
 
 #[test]

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use clap::{Args, ValueEnum};
 use quarry_indexer::IndexLayout;
 use quarry_indexer::sync::SettingsOverrides;
+use quarry_orchestrator::config::Config;
 use quarry_orchestrator::edit::index::{CodeIndex, LocalIndex};
 use quarry_orchestrator::edit::plan::{Plan, Task};
 use quarry_orchestrator::edit::run::{RunSettings, RunState, RunStatus, RunStore, TaskStatus};
@@ -272,7 +273,8 @@ pub fn run(args: EditArgs, index_dir: Option<&Path>) -> Result<()> {
         );
     }
     let config = args.llm.load(Some(&layout.root))?;
-    let provider = config.provider()?;
+    // Configuration problems are reported before anything else happens.
+    config.provider()?;
     let edit = &config.edit;
 
     let run = match &args.resume {
@@ -316,11 +318,6 @@ pub fn run(args: EditArgs, index_dir: Option<&Path>) -> Result<()> {
         None => {
             let settings = RunSettings {
                 jobs: args.jobs.map_or(edit.jobs.value, |j| j as usize),
-                check: args
-                    .check
-                    .clone()
-                    .or_else(|| edit.check.as_ref().map(|c| c.value.clone()))
-                    .filter(|c| !c.trim().is_empty()),
                 check_each: args.check_each,
                 check_timeout_secs: args.check_timeout.unwrap_or(edit.check_timeout_secs.value),
                 fix_rounds: args.fix_rounds.unwrap_or(edit.fix_rounds.value),
@@ -329,7 +326,7 @@ pub fn run(args: EditArgs, index_dir: Option<&Path>) -> Result<()> {
                 max_seconds: args
                     .max_time
                     .map_or(edit.max_seconds.value, |d| d.as_secs().max(1)),
-                dry_run: args.dry_run,
+                ..settings_from_config(&config, args.check.clone(), args.dry_run)
             };
             let request = args.request.clone().unwrap_or_default();
             if request.trim().is_empty() {
@@ -342,16 +339,6 @@ pub fn run(args: EditArgs, index_dir: Option<&Path>) -> Result<()> {
     };
     let state = run.snapshot();
     let trace_path = run.trace_path();
-    let trace = Arc::new(
-        TraceLog::open(&trace_path, config.secrets())
-            .with_context(|| format!("cannot open the trace {}", trace_path.display()))?,
-    );
-    let provider = Arc::new(provider.with_trace(trace.clone(), "edit"));
-    let workspace = Arc::new(Workspace::open(
-        &layout.root,
-        &layout.dir,
-        state.settings.dry_run,
-    )?);
     let approver: Arc<dyn Approver> = if args.yes || state.settings.dry_run {
         Arc::new(ApproveAll)
     } else {
@@ -386,48 +373,20 @@ pub fn run(args: EditArgs, index_dir: Option<&Path>) -> Result<()> {
         eprintln!("\nstopping the run (Ctrl-C again to quit at once)");
         handler_cancel.raise();
     });
-
-    let budgets = PromptBudgets {
-        worker_context: edit.context_tokens.value,
-        worker_answer: edit.answer_tokens.value,
-        ..PromptBudgets::default()
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     let run = Arc::new(run);
-    let outcome = runtime.block_on(async {
-        let index: Arc<dyn CodeIndex> = if DaemonClient::connect(&layout).is_some() {
-            Arc::new(DaemonIndex {
-                layout: layout.clone(),
-            })
-        } else {
-            Arc::new(LocalIndex::open(layout.clone()).await?)
-        };
-        let memory =
-            recall_notes(layout.dir.clone(), state.request.clone(), index.embedder()).await;
-        let session = Arc::new(EditSession {
-            provider,
-            index,
-            workspace,
-            run: run.clone(),
-            trace,
-            approver,
-            on_event,
-            cancel,
-            budgets,
-            memory,
-            baseline: Baseline::now(&run.snapshot()),
-        });
-        let result = session.clone().execute().await;
-        let diff = session.diff();
-        remember_run(layout.dir.clone(), run.snapshot(), session.index.embedder()).await;
-        Ok::<_, EditError>((result, diff))
-    });
-    let (result, diff) = outcome?;
+    let Driven { result, diff } = runtime.block_on(drive(
+        &layout,
+        &config,
+        run.clone(),
+        approver,
+        on_event,
+        cancel,
+    ))?;
     let state = run.snapshot();
-    let diff = diff.unwrap_or_default();
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -485,6 +444,89 @@ pub fn run(args: EditArgs, index_dir: Option<&Path>) -> Result<()> {
             failure_reason(&state)
         ),
     }
+}
+
+/// Run settings from the configuration, with the check command and dry-run given.
+pub(crate) fn settings_from_config(
+    config: &Config,
+    check: Option<String>,
+    dry_run: bool,
+) -> RunSettings {
+    let edit = &config.edit;
+    RunSettings {
+        jobs: edit.jobs.value,
+        check: check
+            .or_else(|| edit.check.as_ref().map(|c| c.value.clone()))
+            .filter(|c| !c.trim().is_empty()),
+        check_each: false,
+        check_timeout_secs: edit.check_timeout_secs.value,
+        fix_rounds: edit.fix_rounds.value,
+        max_calls: edit.max_calls.value,
+        max_tokens: edit.max_tokens.value,
+        max_seconds: edit.max_seconds.value,
+        dry_run,
+    }
+}
+
+/// How a driven run ended: its result and the diff of what it changed.
+pub(crate) struct Driven {
+    pub(crate) result: Result<RunState, EditError>,
+    pub(crate) diff: String,
+}
+
+/// Runs (or resumes) `run` to its end: opens the index (through the daemon when one runs),
+/// recalls memory, executes, and remembers the outcome. Shared by `quarry edit` and the MCP
+/// `edit` tool.
+pub(crate) async fn drive(
+    layout: &IndexLayout,
+    config: &Config,
+    run: Arc<RunStore>,
+    approver: Arc<dyn Approver>,
+    on_event: Arc<dyn Fn(EditEvent) + Send + Sync>,
+    cancel: Cancel,
+) -> Result<Driven> {
+    let state = run.snapshot();
+    let trace_path = run.trace_path();
+    let trace = Arc::new(
+        TraceLog::open(&trace_path, config.secrets())
+            .with_context(|| format!("cannot open the trace {}", trace_path.display()))?,
+    );
+    let provider = Arc::new(config.provider()?.with_trace(trace.clone(), "edit"));
+    let workspace = Arc::new(Workspace::open(
+        &layout.root,
+        &layout.dir,
+        state.settings.dry_run,
+    )?);
+    let budgets = PromptBudgets {
+        worker_context: config.edit.context_tokens.value,
+        worker_answer: config.edit.answer_tokens.value,
+        ..PromptBudgets::default()
+    };
+    let index: Arc<dyn CodeIndex> = if DaemonClient::connect(layout).is_some() {
+        Arc::new(DaemonIndex {
+            layout: layout.clone(),
+        })
+    } else {
+        Arc::new(LocalIndex::open(layout.clone()).await?)
+    };
+    let memory = recall_notes(layout.dir.clone(), state.request.clone(), index.embedder()).await;
+    let session = Arc::new(EditSession {
+        provider,
+        index,
+        workspace,
+        run: run.clone(),
+        trace,
+        approver,
+        on_event,
+        cancel,
+        budgets,
+        memory,
+        baseline: Baseline::now(&state),
+    });
+    let result = session.clone().execute().await;
+    let diff = session.diff().unwrap_or_default();
+    remember_run(layout.dir.clone(), run.snapshot(), session.index.embedder()).await;
+    Ok(Driven { result, diff })
 }
 
 /// Why a finished run failed, in one line.
