@@ -931,3 +931,48 @@ fn memory_notes_reach_the_prompts_and_runs_are_remembered() {
         .one_line_error();
     assert!(error.contains("no memory note"), "{error}");
 }
+
+#[test]
+fn ctrl_c_stops_the_run_consistently_and_says_how_to_resume() {
+    let repo = Repo::fixture("py-notes");
+    keyword_index(&repo);
+    let slow = StubLlm::start(|request| {
+        if task_of(request).as_deref() == Some("t2") {
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        two_step_answer(request)
+    });
+    let child = repo
+        .command(&["edit", "count notes", "--yes"], &env(&slow))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !slow
+        .requests()
+        .iter()
+        .any(|r| task_of(r).as_deref() == Some("t2"))
+    {
+        assert!(Instant::now() < deadline, "t2 never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let state = only_run(&repo);
+    let id = state["id"].as_str().unwrap();
+    assert!(
+        stderr.contains(&format!("quarry edit --resume {id}")),
+        "{stderr}"
+    );
+    assert_eq!(state["status"], "interrupted");
+    assert_eq!(state["tasks"]["t1"]["status"], "done");
+    assert_eq!(state["tasks"]["t2"]["status"], "pending");
+    assert!(!repo.read("notes/search.py").contains("count_matches"));
+}

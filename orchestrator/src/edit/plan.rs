@@ -52,21 +52,6 @@ impl Plan {
     pub fn task(&self, id: &str) -> Option<&Task> {
         self.tasks.iter().find(|t| t.id == id)
     }
-
-    /// Ids of the tasks that depend on `id`, directly or not.
-    pub fn dependants(&self, id: &str) -> Vec<String> {
-        let mut found: Vec<String> = Vec::new();
-        let mut frontier = vec![id.to_string()];
-        while let Some(current) = frontier.pop() {
-            for task in &self.tasks {
-                if task.depends_on.contains(&current) && !found.contains(&task.id) {
-                    found.push(task.id.clone());
-                    frontier.push(task.id.clone());
-                }
-            }
-        }
-        found
-    }
 }
 
 /// Why a plan cannot be executed; the message is sent back to the model as is.
@@ -369,7 +354,7 @@ mod tests {
         };
         validate(&mut plan, &accept_all).unwrap();
         assert_eq!(plan.tasks[0].files, vec!["src/a.rs"]);
-        assert_eq!(plan.dependants("a"), vec!["b"]);
+        assert_eq!(plan.task("b").unwrap().depends_on, vec!["a"]);
     }
 
     #[test]
