@@ -27,9 +27,14 @@ use quarry_orchestrator::edit::{ApproveAll, Cancel};
 use quarry_retriever::{ContextPack, Hit, Mode, Retriever, SearchRequest};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, ProgressNotificationParam, ServerCapabilities,
+    ServerConfig,
+};
+use rmcp::service::RequestContext;
 use rmcp::{
-    ErrorData as McpError, ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router,
+    ErrorData as McpError, RoleServer, ServerHandler, ServiceExt, schemars, tool, tool_handler,
+    tool_router,
 };
 use serde::Deserialize;
 
@@ -181,7 +186,9 @@ impl QuarryMcp {
     async fn search(
         &self,
         Parameters(args): Parameters<SearchArgs>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
+        self.wait_for_indexing(&context).await;
         let mode = match args.mode.as_deref().unwrap_or("hybrid").parse::<Mode>() {
             Ok(mode) => mode,
             Err(e) => return Ok(tool_error(e)),
@@ -416,6 +423,45 @@ impl QuarryMcp {
         Ok(())
     }
 
+    /// While the start-up index run goes on, a request that carries a progress token waits
+    /// for it, told its progress (files indexed of files to index) as MCP progress
+    /// notifications; one without a token does not wait and gets the progress as an error.
+    async fn wait_for_indexing(&self, context: &RequestContext<RoleServer>) {
+        let Some(token) = context.meta.get_progress_token() else {
+            return;
+        };
+        let mut reported = None;
+        loop {
+            let state = self
+                .indexing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let Some(state) = state.filter(|s| s.failed.is_none()) else {
+                return;
+            };
+            let now = (state.files_done, state.files_total);
+            if reported != Some(now) {
+                reported = Some(now);
+                let progress = ProgressNotificationParam::new(token.clone(), now.0 as f64)
+                    .with_total(now.1.max(now.0) as f64)
+                    .with_message(format!(
+                        "indexing {}: {} of {} files",
+                        self.layout.root.display(),
+                        now.0,
+                        now.1
+                    ));
+                if context.peer.notify_progress(progress).await.is_err() {
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = context.ct.cancelled() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+            }
+        }
+    }
+
     /// An error while the start-up index run is not done.
     fn check_indexing(&self) -> Result<()> {
         let indexing = self.indexing.lock().unwrap_or_else(|p| p.into_inner());
@@ -426,7 +472,7 @@ impl QuarryMcp {
                 ..
             }) => anyhow::bail!("indexing {} failed: {error}", self.layout.root.display()),
             Some(state) => anyhow::bail!(
-                "the index of {} is being built ({} of {} files); try again in a moment",
+                "the index of {} is being built ({} of {} files); try again in a moment, or send a progress token to wait for it",
                 self.layout.root.display(),
                 state.files_done,
                 state.files_total

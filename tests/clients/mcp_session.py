@@ -55,22 +55,23 @@ async def session(binary: str, repo: str) -> dict:
 
 
 async def index_on_start(binary: str, repo: str) -> dict:
-    """Searches until the start-up index run is done; reports what came back on the way."""
-    params = StdioServerParameters(command=binary, args=["mcp", repo, "--index-on-start", "--keyword-only"], cwd=repo)
-    out: dict = {"waiting": []}
+    """Searches while the start-up index run goes on: first without a progress token (the
+    answer says how far it is), then with one (the call waits, told the progress)."""
+    params = StdioServerParameters(command=binary, args=["mcp", repo, "--index-on-start"], cwd=repo)
+    out: dict = {"progress": []}
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        out["progress"].append({"progress": progress, "total": total, "message": message})
+
     with open("/dev/null", "w") as errlog:
         async with stdio_client(params, errlog=errlog) as (read, write):
             async with ClientSession(read, write) as client:
                 await client.initialize()
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + 60
-                while loop.time() < deadline:
-                    result = await client.call_tool("search", {"query": "NoteStore add", "k": 1})
-                    if not result.is_error:
-                        out["search"] = {"is_error": False, "text": text_of(result)}
-                        break
-                    out["waiting"].append(text_of(result))
-                    await asyncio.sleep(0.2)
+                result = await client.call_tool("search", {"query": "NoteStore add", "k": 1})
+                out["early"] = {"is_error": bool(result.is_error), "text": text_of(result)}
+                result = await client.call_tool("search", {"query": "NoteStore add", "k": 1},
+                                                progress_callback=on_progress)
+                out["search"] = {"is_error": bool(result.is_error), "text": text_of(result)}
     return out
 
 

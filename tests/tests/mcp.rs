@@ -201,11 +201,23 @@ fn without_an_index_search_says_how_to_make_one() {
 fn index_on_start_builds_the_index_then_answers() {
     let repo = Repo::fixture("py-notes");
     let session = run_script(&repo, &["--index-on-start"]);
-    for waiting in session["waiting"].as_array().expect("waiting") {
-        let text = waiting.as_str().unwrap_or("");
-        assert!(text.contains("being built"), "{text}");
-    }
+    // Asked at once, without a progress token: the answer says how far indexing is (a
+    // hybrid index of the fixture takes seconds, loading the model included).
+    let early = &session["early"];
+    assert_eq!(early["is_error"], true, "{early}");
+    assert!(
+        early["text"].as_str().unwrap_or("").contains("being built"),
+        "{early}"
+    );
+    // With a progress token the call waits for the index and answers.
     let found = hits(&session["search"]);
     assert_eq!(found[0]["symbol"], "notes.storage.NoteStore.add");
     assert!(repo.path().join(".quarry/manifest.json").is_file());
+    let progress = session["progress"].as_array().expect("progress");
+    assert!(!progress.is_empty(), "no progress notification");
+    for progress in progress {
+        let message = progress["message"].as_str().unwrap_or("");
+        assert!(message.contains("files"), "{progress}");
+        assert!(progress["progress"].as_f64() <= progress["total"].as_f64());
+    }
 }
