@@ -24,7 +24,7 @@ use quarry_orchestrator::ask::ask;
 use quarry_orchestrator::config::{Config, Environment, FlagOverrides};
 use quarry_orchestrator::edit::run::RunStore;
 use quarry_orchestrator::edit::{ApproveAll, Cancel};
-use quarry_retriever::{ContextPack, Hit, Mode, Retriever, SearchRequest};
+use quarry_retriever::{ContextPack, Hit, Mode, Retriever, SearchRequest, Source};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
@@ -98,8 +98,10 @@ struct SearchArgs {
     lang: Option<String>,
     /// Only this kind of chunk: function, method, class, struct, enum, trait, impl, module, section, text.
     kind: Option<String>,
-    /// Only paths matching this glob (`src/**`, `*.py`) or under this folder (`src/store`).
+    /// Only paths matching this glob (`src/**`, `*.py`) or under this folder (`src/store`); for commits, commits that changed such a path.
     path: Option<String>,
+    /// `code` (default), `commits` (the git history: messages and changed paths; hits add commit, date, paths) or `all`.
+    source: Option<String>,
 }
 
 /// Arguments of the `read_chunk` tool.
@@ -193,6 +195,10 @@ impl QuarryMcp {
             Ok(mode) => mode,
             Err(e) => return Ok(tool_error(e)),
         };
+        let source = match args.source.as_deref().unwrap_or("code").parse::<Source>() {
+            Ok(source) => source,
+            Err(e) => return Ok(tool_error(e)),
+        };
         let request = SearchRequest {
             query: args.query,
             k: args.k.unwrap_or(10).min(100),
@@ -201,6 +207,7 @@ impl QuarryMcp {
             path: args.path,
             mode,
             explain: false,
+            source,
         };
         let server = self.clone();
         let result = tokio::task::spawn_blocking(move || server.search_blocking(request)).await;
@@ -262,6 +269,7 @@ impl QuarryMcp {
             path: None,
             mode: Mode::Hybrid,
             explain: false,
+            source: Source::Code,
         };
         let budget = config.ask.context_tokens.value;
         let server = self.clone();

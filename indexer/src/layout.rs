@@ -257,7 +257,7 @@ pub(crate) fn remove_file_if_present(path: &Path) -> Result<(), IndexError> {
 
 /// Writes `bytes` to `path` so that readers see the old or the new content, never a mix:
 /// a temporary file beside it is written, flushed to disk and renamed over it.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
     let tmp = path.with_extension("tmp");
     let result = (|| {
         let mut file = File::create(&tmp)?;

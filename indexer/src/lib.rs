@@ -30,6 +30,7 @@ pub mod walk;
 pub mod watch;
 
 pub mod failpoint;
+pub mod history;
 
 pub use chunk::{Chunk, ChunkKind, ChunkSettings};
 pub use error::IndexError;

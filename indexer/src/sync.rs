@@ -29,6 +29,7 @@ use crate::chunk::{Chunk, chunk_file};
 use crate::embed::cache::VectorCache;
 use crate::embed::{Embedder, cache_key, embed_text, should_embed};
 use crate::failpoint;
+use crate::history::{self, HistoryReport};
 use crate::keyword::KeywordIndex;
 use crate::layout::{IndexLayout, WriterLock, remove_file_if_present, write_atomically};
 use crate::manifest::{
@@ -161,6 +162,12 @@ pub struct SyncReport {
     pub repaired: bool,
     /// Wall time.
     pub elapsed_ms: u64,
+    /// What the git history sync did (`None`: not a git repository, or it failed).
+    #[serde(default)]
+    pub history: Option<HistoryReport>,
+    /// Why the git history could not be indexed; the code index is fine regardless.
+    #[serde(default)]
+    pub history_error: Option<String>,
 }
 
 /// The model the vectors of an index were made with, written beside them for readers.
@@ -606,6 +613,17 @@ pub fn sync_holding(
         manifest.save(&layout.manifest())?;
     }
     Journal::clear(&layout.journal())?;
+
+    // The history beside the code, with the same model; its failure never fails the sync.
+    let embedder = stores.vectors.take().map(|side| side.embedder);
+    drop(stores);
+    match history::sync_history(layout, history::DEFAULT_DEPTH, embedder) {
+        Ok(history) => report.history = history,
+        Err(e) => {
+            tracing::warn!("git history not indexed: {e}");
+            report.history_error = Some(e.to_string());
+        }
+    }
     Ok(report)
 }
 

@@ -8,6 +8,7 @@
 
 mod filter;
 mod fusion;
+mod history;
 mod map;
 pub mod pack;
 
@@ -92,6 +93,14 @@ pub enum SearchError {
     /// Embedding the query failed.
     #[error("{0}")]
     Embed(String),
+    /// Commits were asked of an index without history.
+    #[error(
+        "no git history is indexed for {root}: it is not a git repository, or run `quarry index` to index its history"
+    )]
+    NoHistory {
+        /// The repository.
+        root: String,
+    },
     /// The index could not be read.
     #[error(transparent)]
     Index(#[from] IndexError),
@@ -125,6 +134,34 @@ impl FromStr for Mode {
     }
 }
 
+/// What a search looks through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The code (the default).
+    #[default]
+    Code,
+    /// The commit history: messages and changed paths.
+    Commits,
+    /// Both, fused by rank.
+    All,
+}
+
+impl FromStr for Source {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "code" => Ok(Source::Code),
+            "commits" => Ok(Source::Commits),
+            "all" => Ok(Source::All),
+            other => Err(format!(
+                "unknown source `{other}`; use code, commits or all"
+            )),
+        }
+    }
+}
+
 /// A search request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchRequest {
@@ -142,6 +179,9 @@ pub struct SearchRequest {
     pub mode: Mode,
     /// Report each hit's rank in each retriever.
     pub explain: bool,
+    /// Code, commits or both.
+    #[serde(default)]
+    pub source: Source,
 }
 
 impl SearchRequest {
@@ -155,6 +195,7 @@ impl SearchRequest {
             path: None,
             mode: Mode::Hybrid,
             explain: false,
+            source: Source::Code,
         }
     }
 }
@@ -181,6 +222,15 @@ pub struct Hit {
     /// Where the hit came from, with `--explain`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub explain: Option<Explain>,
+    /// A commit hit's full id (its `path` is empty and its lines 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// A commit hit's author date (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// The paths a commit hit changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<String>>,
 }
 
 /// A hit's rank (1-based) and raw score in each retriever that found it.
@@ -205,6 +255,8 @@ pub struct Retriever {
     vectors: Option<(EdgeVectorStore, VectorModel)>,
     embedder: Option<Box<dyn Embedder>>,
     weights: FusionWeights,
+    /// The commit stores, opened on the first search of commits.
+    commits: Option<history::CommitStores>,
 }
 
 impl Retriever {
@@ -218,6 +270,7 @@ impl Retriever {
             vectors: None,
             embedder: None,
             weights: FusionWeights::default(),
+            commits: None,
         })
     }
 
@@ -262,23 +315,82 @@ impl Retriever {
         self
     }
 
-    /// The best `k` chunks for the request, best first, none overlapping another.
+    /// The best `k` chunks (or commits) for the request, best first, none overlapping
+    /// another.
     pub fn search(&mut self, request: &SearchRequest) -> Result<Vec<Hit>, SearchError> {
-        let ranked = self.ranked(request)?;
+        let ranked = match request.source {
+            Source::Code => self.ranked(request)?,
+            Source::Commits => self.ranked_commits(request)?,
+            Source::All => {
+                let code = self.ranked(request)?;
+                let commits = self.ranked_commits(request)?;
+                history::fuse_sources(code, commits, request.k)
+            }
+        };
         Ok(ranked
             .into_iter()
-            .map(|r| Hit {
-                path: r.chunk.path,
-                start_line: r.chunk.start_line,
-                end_line: r.chunk.end_line,
-                symbol: r.chunk.symbol,
-                kind: r.chunk.kind.as_str().to_string(),
-                lang: r.chunk.lang,
-                score: r.score,
-                text: r.chunk.text,
-                explain: request.explain.then_some(r.explain),
+            .map(|r| {
+                let commit = quarry_indexer::history::commit_fields(&r.chunk);
+                let is_commit = commit.is_some();
+                let (commit, date, paths) = match commit {
+                    Some((id, date, paths)) => (Some(id), Some(date), Some(paths)),
+                    None => (None, None, None),
+                };
+                Hit {
+                    path: if is_commit {
+                        String::new()
+                    } else {
+                        r.chunk.path
+                    },
+                    start_line: r.chunk.start_line,
+                    end_line: r.chunk.end_line,
+                    symbol: r.chunk.symbol,
+                    kind: r.chunk.kind.as_str().to_string(),
+                    lang: r.chunk.lang,
+                    score: round(r.score),
+                    text: r.chunk.text,
+                    explain: request.explain.then_some(r.explain),
+                    commit,
+                    date,
+                    paths,
+                }
             })
             .collect())
+    }
+
+    /// The best commits for the request.
+    fn ranked_commits(&mut self, request: &SearchRequest) -> Result<Vec<Ranked>, SearchError> {
+        if request.query.trim().is_empty() {
+            return Err(SearchError::EmptyQuery);
+        }
+        if request.k == 0 {
+            return Err(SearchError::ZeroK);
+        }
+        let model = self.embedder.as_ref().map(|e| e.model_id().to_string());
+        if self.commits.is_none() {
+            let busy = self.writer_active();
+            self.commits = Some(history::CommitStores::open(
+                &self.layout,
+                model.as_deref(),
+                busy,
+            )?);
+        }
+        let wants_vector = request.mode != Mode::Keyword
+            && self
+                .commits
+                .as_ref()
+                .is_some_and(|c| c.state().embed_model.is_some() && c.state().embed_model == model);
+        let query_vector = match (&mut self.embedder, wants_vector) {
+            (Some(embedder), true) => embedder
+                .embed(&[request.query.as_str()])
+                .map_err(|e| SearchError::Embed(e.to_string()))?
+                .pop(),
+            _ => None,
+        };
+        match &self.commits {
+            Some(commits) => commits.ranked(request, query_vector.as_deref(), &self.weights),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// The chunks behind [`Retriever::search`], whole (with signature, doc and enclosing

@@ -81,6 +81,7 @@ pub fn run(args: AskArgs, index_dir: Option<&Path>) -> Result<()> {
         path: args.path,
         mode: Mode::Hybrid,
         explain: false,
+        source: quarry_retriever::Source::Code,
     };
     let budget = args
         .context_tokens

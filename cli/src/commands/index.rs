@@ -189,6 +189,23 @@ fn summary(layout: &IndexLayout, report: &SyncReport) -> String {
             format::count(report.vectors_cached)
         ));
     }
+    if let Some(history) = &report.history {
+        if history.added > 0 || history.removed > 0 {
+            line.push_str(&format!(
+                "; history {} (+{}{}{})",
+                format::plural(history.commits, "commit"),
+                history.added,
+                if history.removed > 0 {
+                    format!(" -{}", history.removed)
+                } else {
+                    String::new()
+                },
+                if history.rewritten { ", rewritten" } else { "" }
+            ));
+        }
+    } else if let Some(error) = &report.history_error {
+        line.push_str(&format!("; history not indexed: {error}"));
+    }
     let skipped: usize = report.skipped.values().sum();
     if skipped > 0 {
         let reasons: Vec<String> = report

@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Args;
 use quarry_indexer::IndexLayout;
 use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
-use quarry_retriever::{Hit, Mode, Retriever, SearchRequest};
+use quarry_retriever::{Hit, Mode, Retriever, SearchRequest, Source};
 
 use crate::commands::find_layout;
 use crate::daemon::client::DaemonClient;
@@ -47,9 +47,14 @@ pub struct SearchArgs {
     #[arg(long, value_name = "GLOB")]
     path: Option<String>,
 
-    /// Print a JSON array of hits (path, start_line, end_line, symbol, kind, lang, score, text).
+    /// Print a JSON array of hits (path, start_line, end_line, symbol, kind, lang, score, text;
+    /// commit hits add commit, date and paths).
     #[arg(long)]
     json: bool,
+
+    /// code, commits (the git history: messages and changed paths) or all.
+    #[arg(long, default_value = "code", value_name = "SOURCE")]
+    source: Source,
 
     /// Search the index of this repository instead of the one around the current directory.
     #[arg(long, value_name = "DIR")]
@@ -67,6 +72,7 @@ pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
         path: args.path,
         mode: args.mode,
         explain: args.explain,
+        source: args.source,
     };
     let hits = match DaemonClient::connect(&layout) {
         Some(mut daemon) => {
@@ -123,6 +129,9 @@ pub(crate) fn open_retriever(layout: &IndexLayout, mode: Mode) -> Result<(Retrie
 }
 
 fn write_hit(out: &mut impl Write, hit: &Hit, words: &[String], style: Style) -> Result<()> {
+    if let Some(commit) = &hit.commit {
+        return write_commit(out, hit, commit, style);
+    }
     let location = format!("{}:{}-{}", hit.path, hit.start_line, hit.end_line);
     let symbol = hit.symbol.as_deref().unwrap_or("");
     writeln!(
@@ -173,6 +182,31 @@ fn write_hit(out: &mut impl Write, hit: &Hit, words: &[String], style: Style) ->
     }
     if to < lines.len() {
         writeln!(out, "{}│ {}", " ".repeat(width), style.dim("…"))?;
+    }
+    Ok(())
+}
+
+/// A commit hit: short id, date, subject, then the paths it changed.
+fn write_commit(out: &mut impl Write, hit: &Hit, commit: &str, style: Style) -> Result<()> {
+    let short = &commit[..commit.len().min(10)];
+    let date = hit.date.as_deref().unwrap_or("");
+    writeln!(
+        out,
+        "{}  {}  {}",
+        style.path(&format!("commit {short}")),
+        style.symbol(hit.symbol.as_deref().unwrap_or("")),
+        style.dim(&format!("{} · {}", &date[..date.len().min(10)], hit.score))
+    )?;
+    let paths = hit.paths.as_deref().unwrap_or_default();
+    for path in paths.iter().take(PREVIEW_LINES) {
+        writeln!(out, "  {}", style.dim(path))?;
+    }
+    if paths.len() > PREVIEW_LINES {
+        writeln!(
+            out,
+            "  {}",
+            style.dim(&format!("… {} more", paths.len() - PREVIEW_LINES))
+        )?;
     }
     Ok(())
 }

@@ -11,6 +11,8 @@ use quarry_indexer::manifest::{Journal, Manifest};
 use serde::Serialize;
 
 use crate::commands::find_layout;
+use quarry_indexer::history::{self, CoChange};
+
 use crate::daemon::client::DaemonClient;
 use crate::daemon::protocol::DaemonInfo;
 use crate::format;
@@ -49,6 +51,47 @@ struct Status {
     writer: &'static str,
     /// The daemon watching this repository, or null when none runs.
     daemon: Option<DaemonInfo>,
+    /// The git history indexed beside the code.
+    history: HistoryStatus,
+}
+
+/// What git history is indexed.
+#[derive(Debug, Serialize)]
+struct HistoryStatus {
+    /// `indexed`, `empty` (a repository without commits), `none` (not a git repository) or
+    /// `not-indexed` (run `quarry index`).
+    state: &'static str,
+    /// Commits indexed (HEAD's first-parent history, newest first).
+    commits: usize,
+    /// HEAD when last indexed.
+    head: Option<String>,
+    /// Dates of the newest and oldest indexed commits.
+    newest: Option<String>,
+    oldest: Option<String>,
+    /// The history stops at a shallow clone's boundary.
+    shallow: bool,
+    /// Files that most often change in the same commit.
+    co_change: Vec<CoChange>,
+}
+
+fn history_status(layout: &IndexLayout) -> HistoryStatus {
+    let state = history::load_state(layout);
+    let label = match &state {
+        Some(s) if !s.commits.is_empty() => "indexed",
+        Some(_) => "empty",
+        None if history::git::has_repository(&layout.root) => "not-indexed",
+        None => "none",
+    };
+    let state = state.unwrap_or_default();
+    HistoryStatus {
+        state: label,
+        commits: state.commits.len(),
+        head: state.head.clone(),
+        newest: state.commits.first().map(|c| history::format_date(c.time)),
+        oldest: state.commits.last().map(|c| history::format_date(c.time)),
+        shallow: state.shallow,
+        co_change: history::co_change_pairs(&state, 10),
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -114,6 +157,7 @@ fn collect(layout: &IndexLayout) -> Result<Status> {
         size_bytes: layout.size_on_disk(),
         writer,
         daemon,
+        history: history_status(layout),
     };
     Ok(status)
 }
@@ -186,6 +230,29 @@ fn human(status: &Status) -> String {
         }
         None => out.push("last index:  never finished".to_string()),
     }
+    let history = &status.history;
+    out.push(match history.state {
+        "indexed" => format!(
+            "history:     {} (HEAD's first-parent history, {} to {}){}",
+            format::plural(history.commits, "commit"),
+            history
+                .oldest
+                .as_deref()
+                .map_or("", |d| &d[..d.len().min(10)]),
+            history
+                .newest
+                .as_deref()
+                .map_or("", |d| &d[..d.len().min(10)]),
+            if history.shallow {
+                ", shallow clone"
+            } else {
+                ""
+            }
+        ),
+        "empty" => "history:     a git repository without commits".to_string(),
+        "not-indexed" => "history:     not indexed yet (run `quarry index`)".to_string(),
+        _ => "history:     none (not a git repository)".to_string(),
+    });
     let writer = match status.writer {
         "daemon" => "the daemon below keeps the index fresh",
         "indexing" => "indexing now (another quarry process holds the lock)",

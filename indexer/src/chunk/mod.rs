@@ -42,6 +42,8 @@ pub enum ChunkKind {
     Section,
     /// A line window of a text file without a grammar.
     Text,
+    /// A commit of the repository's history: its message and changed paths.
+    Commit,
 }
 
 impl ChunkKind {
@@ -59,6 +61,7 @@ impl ChunkKind {
             ChunkKind::Module => "module",
             ChunkKind::Section => "section",
             ChunkKind::Text => "text",
+            ChunkKind::Commit => "commit",
         }
     }
 }

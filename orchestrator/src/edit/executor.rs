@@ -96,6 +96,7 @@ impl EditSession {
             path: None,
             mode: Mode::Hybrid,
             explain: false,
+            source: quarry_retriever::Source::Code,
         };
         self.index.pack(request, budget).await
     }

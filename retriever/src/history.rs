@@ -1,0 +1,149 @@
+//! Searching the commit history: the `commits` and `all` sources of a search.
+//!
+//! Commits live in their own keyword and vector stores (see the indexer's `history`
+//! module). They are ranked like code (BM25 and nearest vectors, fused by reciprocal rank),
+//! a `--path` filter keeps commits that changed a matching path, and for `all` the code and
+//! commit rankings are fused again by rank, so neither side's raw scores dominate.
+
+use std::collections::HashMap;
+
+use quarry_indexer::history::{self, HistoryState};
+use quarry_indexer::keyword::{KeywordIndex, KeywordQuery};
+use quarry_indexer::vector::edge::EdgeVectorStore;
+use quarry_indexer::vector::{VectorFilter, VectorStore};
+use quarry_indexer::{Chunk, IndexLayout};
+
+use crate::filter::PathFilter;
+use crate::fusion::{self, FusionWeights};
+use crate::{Mode, Ranked, SearchError, SearchRequest};
+
+/// The commit stores of one index, opened for reading.
+pub(crate) struct CommitStores {
+    keyword: KeywordIndex,
+    vectors: Option<EdgeVectorStore>,
+    state: HistoryState,
+}
+
+impl CommitStores {
+    /// Opens the commit stores; vectors only when they were made with `model` and no
+    /// other process is writing.
+    pub(crate) fn open(
+        layout: &IndexLayout,
+        model: Option<&str>,
+        writer_busy: bool,
+    ) -> Result<Self, SearchError> {
+        let state = history::load_state(layout).ok_or_else(|| SearchError::NoHistory {
+            root: layout.root.display().to_string(),
+        })?;
+        let keyword = KeywordIndex::open(&history::keyword_dir(layout), &layout.dir)?;
+        let vectors = match (model, &state.embed_model) {
+            (Some(model), Some(indexed)) if model == indexed && !writer_busy => Some(
+                EdgeVectorStore::open(&history::vector_dir(layout), &layout.dir)?,
+            ),
+            _ => None,
+        };
+        Ok(CommitStores {
+            keyword,
+            vectors,
+            state,
+        })
+    }
+
+    /// What the index holds.
+    pub(crate) fn state(&self) -> &HistoryState {
+        &self.state
+    }
+
+    /// The best commits for `request`, best first.
+    pub(crate) fn ranked(
+        &self,
+        request: &SearchRequest,
+        query_vector: Option<&[f32]>,
+        weights: &FusionWeights,
+    ) -> Result<Vec<Ranked>, SearchError> {
+        let filter = request.path.as_deref().map(PathFilter::new).transpose()?;
+        // A path filter drops commits after ranking: ask for more then.
+        let limit = if filter.is_some() {
+            500
+        } else {
+            (request.k * 4).max(50)
+        };
+        let keyword = if request.mode == Mode::Vector {
+            Vec::new()
+        } else {
+            self.keyword.search(&KeywordQuery {
+                text: &request.query,
+                lang: None,
+                kind: None,
+                limit,
+            })?
+        };
+        let vector = match (query_vector, &self.vectors) {
+            (Some(query), Some(store)) if request.mode != Mode::Keyword => {
+                store.search(query, &VectorFilter::default(), limit)?
+            }
+            _ => Vec::new(),
+        };
+        let keyword_ranked: Vec<(String, f32)> = keyword
+            .iter()
+            .map(|h| (h.chunk.id.clone(), h.score))
+            .collect();
+        let vector_ranked: Vec<(String, f32)> = vector
+            .iter()
+            .map(|h| (h.chunk_id.clone(), h.score))
+            .collect();
+        let mut chunks: HashMap<String, Chunk> = keyword
+            .into_iter()
+            .map(|h| (h.chunk.id.clone(), h.chunk))
+            .collect();
+        let missing: Vec<String> = vector
+            .iter()
+            .filter(|h| !chunks.contains_key(&h.chunk_id))
+            .map(|h| h.chunk_id.clone())
+            .collect();
+        chunks.extend(self.keyword.chunks_by_id(&missing)?);
+        let fused = fusion::fuse(
+            &keyword_ranked,
+            &vector_ranked,
+            weights,
+            &request.query,
+            &chunks,
+        );
+        let mut hits = Vec::new();
+        for candidate in fused {
+            let Some(chunk) = chunks.get(&candidate.id) else {
+                continue;
+            };
+            if let Some(filter) = &filter {
+                let paths = chunk.context.as_deref().unwrap_or("");
+                if !paths.lines().any(|p| filter.matches(p)) {
+                    continue;
+                }
+            }
+            hits.push(Ranked {
+                chunk: chunk.clone(),
+                score: candidate.score,
+                explain: candidate.explain,
+            });
+            if hits.len() == request.k {
+                break;
+            }
+        }
+        Ok(hits)
+    }
+}
+
+/// Code and commit rankings fused by rank (k = 60), best first, `k` in all.
+pub(crate) fn fuse_sources(code: Vec<Ranked>, commits: Vec<Ranked>, k: usize) -> Vec<Ranked> {
+    let mut all: Vec<(f32, Ranked)> = Vec::new();
+    for list in [code, commits] {
+        for (rank, mut ranked) in list.into_iter().enumerate() {
+            let score = 1.0 / (60.0 + rank as f32 + 1.0);
+            ranked.score = score;
+            all.push((score, ranked));
+        }
+    }
+    // Stable: at equal rank, code comes first.
+    all.sort_by(|a, b| b.0.total_cmp(&a.0));
+    all.into_iter().take(k).map(|(_, r)| r).collect()
+}
