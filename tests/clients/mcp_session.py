@@ -43,6 +43,8 @@ async def session(binary: str, repo: str) -> dict:
                 out["read_parent"] = await call("read_chunk", {"path": "../outside.txt", "start_line": 1, "end_line": 1})
                 out["read_absolute"] = await call("read_chunk", {"path": "/etc/passwd", "start_line": 1, "end_line": 1})
                 out["bad_mode"] = await call("search", {"query": "x", "mode": "telepathy"})
+                out["bad_source"] = await call("search", {"query": "x", "source": "gossip"})
+                out["commits_without_git"] = await call("search", {"query": "retry", "source": "commits"})
                 out["missing_argument"] = await call("search", {"k": 3})
                 out["wrong_type"] = await call("read_chunk", {"path": "src/upload.rs", "start_line": "one", "end_line": 2})
                 out["status"] = await call("status", {})

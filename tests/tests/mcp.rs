@@ -118,6 +118,25 @@ fn an_agent_searches_reads_and_is_refused_what_it_must_not_do() {
         hits(&session["search_after_errors"])[0]["path"],
         "src/upload.rs"
     );
+    assert!(
+        session["bad_source"]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("use code, commits or all")
+    );
+    let commits = &session["commits_without_git"];
+    assert_eq!(commits["is_error"], true, "{commits}");
+    assert!(
+        commits["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no git history is indexed"),
+        "{commits}"
+    );
+    assert_eq!(
+        tools["search"]["schema"]["properties"]["source"]["type"][0],
+        "string"
+    );
     let refused = &session["edit_apply_refused"];
     assert_eq!(refused["is_error"], true, "{refused}");
     assert!(
