@@ -78,6 +78,9 @@ pub struct SettingsOverrides {
     pub chunk_tokens: Option<usize>,
     /// Whether secret-looking files are indexed.
     pub include_secrets: Option<bool>,
+    /// Commits of history indexed (0: none); kept in the history state, not the manifest.
+    #[serde(default)]
+    pub history_depth: Option<usize>,
 }
 
 impl SettingsOverrides {
@@ -617,7 +620,7 @@ pub fn sync_holding(
     // The history beside the code, with the same model; its failure never fails the sync.
     let embedder = stores.vectors.take().map(|side| side.embedder);
     drop(stores);
-    match history::sync_history(layout, history::DEFAULT_DEPTH, embedder) {
+    match history::sync_history(layout, options.overrides.history_depth, embedder) {
         Ok(history) => report.history = history,
         Err(e) => {
             tracing::warn!("git history not indexed: {e}");

@@ -32,9 +32,13 @@ impl CommitStores {
         model: Option<&str>,
         writer_busy: bool,
     ) -> Result<Self, SearchError> {
-        let state = history::load_state(layout).ok_or_else(|| SearchError::NoHistory {
+        let no_history = || SearchError::NoHistory {
             root: layout.root.display().to_string(),
-        })?;
+        };
+        let state = history::load_state(layout).ok_or_else(no_history)?;
+        if !history::keyword_dir(layout).join("meta.json").is_file() {
+            return Err(no_history());
+        }
         let keyword = KeywordIndex::open(&history::keyword_dir(layout), &layout.dir)?;
         let vectors = match (model, &state.embed_model) {
             (Some(model), Some(indexed)) if model == indexed && !writer_busy => Some(

@@ -95,7 +95,7 @@ pub enum SearchError {
     Embed(String),
     /// Commits were asked of an index without history.
     #[error(
-        "no git history is indexed for {root}: it is not a git repository, or run `quarry index` to index its history"
+        "no git history is indexed for {root}: it is not a git repository, its history is off (`quarry index --history-depth N`), or run `quarry index`"
     )]
     NoHistory {
         /// The repository.

@@ -260,3 +260,69 @@ fn files_that_change_together_are_reported() {
     assert_eq!(pairs[0]["commits"], 3);
     assert_eq!(pairs.len(), 1, "one-off pairs are not reported: {pairs:?}");
 }
+
+#[test]
+fn depth_limits_and_shallow_clones_index_what_there_is() {
+    let mut git = GitRepo::new();
+    for n in 0..5 {
+        git.commit(
+            &[("a.py", &format!("x = {n}\n"))],
+            &format!("Step number {n}"),
+        );
+    }
+    git.repo
+        .quarry(&["index", "--keyword-only", "--history-depth", "2"])
+        .success();
+    let mut newest = subjects(&git.commits("step number"));
+    newest.sort();
+    assert_eq!(newest, vec!["Step number 3", "Step number 4"]);
+    // The depth is kept from the last run.
+    git.commit(&[("a.py", "x = 5\n")], "Step number 5");
+    git.repo.quarry(&["index"]).success();
+    let mut kept = subjects(&git.commits("step number"));
+    kept.sort();
+    assert_eq!(kept, vec!["Step number 4", "Step number 5"]);
+
+    // 0 turns history off; code search is unaffected.
+    git.repo
+        .quarry(&["index", "--history-depth", "0"])
+        .success();
+    let status: Value =
+        serde_json::from_str(&git.repo.quarry(&["status", "--json"]).success().stdout()).unwrap();
+    assert_eq!(status["history"]["state"], "off");
+    let error = git
+        .repo
+        .quarry(&["search", "step", "--source", "commits"])
+        .one_line_error();
+    assert!(error.contains("history is off"), "{error}");
+    assert_eq!(git.repo.search("x", &["--mode", "keyword"]).len(), 1);
+
+    // A shallow clone: the history ends at its boundary, and status says so.
+    let clone = Repo::empty();
+    let cloned = std::process::Command::new("git")
+        .args(["clone", "-q", "--depth", "2"])
+        .arg(format!("file://{}", git.repo.path().display()))
+        .arg(clone.path().join("shallow"))
+        .status()
+        .expect("git clone");
+    assert!(cloned.success());
+    let shallow = clone.path().join("shallow");
+    let run = std::process::Command::new(quarry_e2e::quarry_bin())
+        .args(["index", "--keyword-only"])
+        .current_dir(&shallow)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let status = std::process::Command::new(quarry_e2e::quarry_bin())
+        .args(["status", "--json"])
+        .current_dir(&shallow)
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["history"]["commits"], 2, "{status}");
+    assert_eq!(status["history"]["shallow"], true, "{status}");
+}

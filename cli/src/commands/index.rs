@@ -46,6 +46,11 @@ pub struct IndexArgs {
     /// Throw the index away and build it again with default settings (plus the flags given).
     #[arg(long)]
     rebuild: bool,
+
+    /// Index the last N commits of HEAD's first-parent git history [default: 5000; kept from
+    /// the last run]; 0 turns history off.
+    #[arg(long, value_name = "N")]
+    history_depth: Option<usize>,
 }
 
 /// Runs `quarry index`.
@@ -56,6 +61,7 @@ pub fn run(args: IndexArgs, index_dir: Option<&Path>) -> Result<()> {
         max_file_size: args.max_file_size,
         chunk_tokens: args.chunk_tokens.map(|t| t as usize),
         include_secrets: args.include_secrets.then_some(true),
+        history_depth: args.history_depth,
     };
     // A running daemon is the index's only writer: the update goes through it.
     if let Some(mut daemon) = DaemonClient::connect(&layout) {

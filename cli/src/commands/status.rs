@@ -58,8 +58,8 @@ struct Status {
 /// What git history is indexed.
 #[derive(Debug, Serialize)]
 struct HistoryStatus {
-    /// `indexed`, `empty` (a repository without commits), `none` (not a git repository) or
-    /// `not-indexed` (run `quarry index`).
+    /// `indexed`, `empty` (a repository without commits), `off` (`--history-depth 0`),
+    /// `none` (not a git repository) or `not-indexed` (run `quarry index`).
     state: &'static str,
     /// Commits indexed (HEAD's first-parent history, newest first).
     commits: usize,
@@ -77,6 +77,7 @@ struct HistoryStatus {
 fn history_status(layout: &IndexLayout) -> HistoryStatus {
     let state = history::load_state(layout);
     let label = match &state {
+        Some(s) if s.depth == Some(0) => "off",
         Some(s) if !s.commits.is_empty() => "indexed",
         Some(_) => "empty",
         None if history::git::has_repository(&layout.root) => "not-indexed",
@@ -250,6 +251,7 @@ fn human(status: &Status) -> String {
             }
         ),
         "empty" => "history:     a git repository without commits".to_string(),
+        "off" => "history:     off (`quarry index --history-depth N` turns it on)".to_string(),
         "not-indexed" => "history:     not indexed yet (run `quarry index`)".to_string(),
         _ => "history:     none (not a git repository)".to_string(),
     });

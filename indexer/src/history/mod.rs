@@ -58,6 +58,9 @@ pub struct HistoryState {
     pub shallow: bool,
     /// The embedding model of the commit vectors, if any.
     pub embed_model: Option<String>,
+    /// Most commits kept (`--history-depth`; 0 turns history off).
+    #[serde(default)]
+    pub depth: Option<usize>,
 }
 
 /// What a history sync did.
@@ -179,12 +182,12 @@ pub fn commit_fields(chunk: &Chunk) -> Option<(String, String, Vec<String>)> {
     Some((chunk.path.clone(), date, paths))
 }
 
-/// Brings the history index in step with HEAD's first-parent history (at most `depth`
-/// commits). `None` when the root is not in a git repository. The caller holds the index's
-/// writer lock.
+/// Brings the history index in step with HEAD's first-parent history: at most `depth`
+/// commits (`None` keeps the last depth, by default [`DEFAULT_DEPTH`]; 0 turns history off).
+/// `None` when the root is not in a git repository. The caller holds the index's writer lock.
 pub fn sync_history(
     layout: &IndexLayout,
-    depth: usize,
+    depth: Option<usize>,
     embedder: Option<&mut dyn Embedder>,
 ) -> Result<Option<HistoryReport>, IndexError> {
     if !git::has_repository(&layout.root) {
@@ -193,6 +196,25 @@ pub fn sync_history(
     let started = Instant::now();
     let model = embedder.as_ref().map(|e| e.model_id().to_string());
     let mut state = load_state(layout).unwrap_or_default();
+    let depth = depth.or(state.depth).unwrap_or(DEFAULT_DEPTH);
+    if depth == 0 {
+        let dir = history_dir(layout);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(IndexError::io("removing", &dir))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(IndexError::io("creating", &dir))?;
+        let off = HistoryState {
+            depth: Some(0),
+            ..HistoryState::default()
+        };
+        let text = serde_json::to_vec(&off).unwrap_or_default();
+        write_atomically(&state_file(layout), &text)?;
+        return Ok(Some(HistoryReport {
+            removed: state.commits.len(),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            ..HistoryReport::default()
+        }));
+    }
     let stores_exist = keyword_dir(layout).join("meta.json").is_file();
     if state.embed_model != model || !stores_exist {
         // A new model (or none) means new vectors for every commit: start over.
@@ -269,6 +291,7 @@ pub fn sync_history(
     state.head = walk.head;
     state.shallow = walk.shallow;
     state.embed_model = model;
+    state.depth = Some(depth);
     let text = serde_json::to_vec(&state).map_err(|e| IndexError::Corrupt {
         index_dir: layout.dir.clone(),
         reason: e.to_string(),
