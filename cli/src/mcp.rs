@@ -20,7 +20,7 @@ use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
 use quarry_indexer::embed::{Embedder, SharedEmbedder};
 use quarry_indexer::sync::{SyncEvent, SyncOptions, is_keyword_only, sync};
 use quarry_indexer::walk::is_secret_path;
-use quarry_orchestrator::ask::ask;
+use quarry_orchestrator::ask::{CommitContext, ask, wants_history};
 use quarry_orchestrator::config::{Config, Environment, FlagOverrides};
 use quarry_orchestrator::edit::run::RunStore;
 use quarry_orchestrator::edit::{ApproveAll, Cancel};
@@ -272,6 +272,11 @@ impl QuarryMcp {
             source: Source::Code,
         };
         let budget = config.ask.context_tokens.value;
+        let history_request = wants_history(&args.question).then(|| SearchRequest {
+            k: 3,
+            source: Source::Commits,
+            ..request.clone()
+        });
         let server = self.clone();
         let pack = match tokio::task::spawn_blocking(move || server.pack_blocking(request, budget))
             .await
@@ -280,11 +285,24 @@ impl QuarryMcp {
             Ok(Err(e)) => return Ok(tool_error(format!("{e:#}"))),
             Err(e) => return Ok(tool_error(format!("retrieval failed: {e}"))),
         };
+        let server = self.clone();
+        let commits: Vec<CommitContext> = match history_request {
+            Some(request) => tokio::task::spawn_blocking(move || server.search_blocking(request))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(CommitContext::from_hit)
+                .collect(),
+            None => Vec::new(),
+        };
         Ok(
             match ask(
                 &provider,
                 &args.question,
                 &pack,
+                &commits,
                 config.ask.answer_tokens.value,
                 None,
             )

@@ -17,8 +17,53 @@ const SYSTEM_PROMPT: &str = "\
 You are Quarry, answering questions about a code repository. Use only the context: chunks of \
 the repository, each introduced by its label in square brackets, like [src/config.rs:12-40]. \
 Answer concisely. After each statement, cite the chunk it comes from by repeating its label in \
-square brackets exactly as written. Cite only labels that appear in the context. If the \
-context does not contain the answer, say so.";
+square brackets exactly as written. Cite only labels that appear in the context. Commits of \
+the repository's history, when given, are labelled like [commit 1a2b3c4d]; cite them the same \
+way. If the context does not contain the answer, say so.";
+
+/// Words that make a question one about history (why, when, who changed it).
+const HISTORY_WORDS: [&str; 10] = [
+    "why", "when", "who", "introduc", "history", "commit", "changed", "reason", "since", "decid",
+];
+
+/// Whether a question asks about history, so the commits that match it are worth sending.
+pub fn wants_history(question: &str) -> bool {
+    let lower = question.to_lowercase();
+    lower
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|word| HISTORY_WORDS.iter().any(|w| word.starts_with(w)))
+}
+
+/// A commit sent as context: cited as `[commit SHORT]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommitContext {
+    /// Full id.
+    pub id: String,
+    /// Author date.
+    pub date: String,
+    /// Subject, body and changed paths.
+    pub text: String,
+}
+
+impl CommitContext {
+    /// The id as the prompt shows it (8 hex digits).
+    pub fn short(&self) -> &str {
+        &self.id[..self.id.len().min(8)]
+    }
+
+    /// The commit of a `--source commits` hit.
+    pub fn from_hit(hit: &quarry_retriever::Hit) -> Option<Self> {
+        let mut text: String = hit.text.chars().take(800).collect();
+        if text.len() < hit.text.len() {
+            text.push('…');
+        }
+        Some(CommitContext {
+            id: hit.commit.clone()?,
+            date: hit.date.clone().unwrap_or_default(),
+            text,
+        })
+    }
+}
 
 /// Why `ask` produced no answer.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +105,10 @@ pub struct Answer {
     pub citations: Vec<Citation>,
     /// Citations that point anywhere else: never to be shown as sources.
     pub unverified: Vec<Citation>,
+    /// Commits cited that were sent, by the id the prompt showed.
+    pub commits: Vec<String>,
+    /// Commits cited that were not sent.
+    pub unverified_commits: Vec<String>,
     /// The model that answered.
     pub model: String,
     /// Tokens used.
@@ -76,12 +125,24 @@ pub struct Answer {
     pub first_token: Option<Duration>,
 }
 
-/// The chat messages for `question` over `pack`.
-pub fn build_messages(question: &str, pack: &ContextPack) -> Vec<Message> {
+/// The chat messages for `question` over `pack` and `commits`.
+pub fn build_messages(
+    question: &str,
+    pack: &ContextPack,
+    commits: &[CommitContext],
+) -> Vec<Message> {
     let mut context = String::new();
     for item in &pack.items {
         context.push_str(&item.render());
         context.push('\n');
+    }
+    for commit in commits {
+        context.push_str(&format!(
+            "[commit {}] {}\n{}\n\n",
+            commit.short(),
+            commit.date,
+            commit.text.trim_end()
+        ));
     }
     vec![
         Message::system(SYSTEM_PROMPT),
@@ -101,6 +162,7 @@ pub async fn ask(
     provider: &dyn Provider,
     question: &str,
     pack: &ContextPack,
+    commits: &[CommitContext],
     answer_tokens: u32,
     on_delta: Option<DeltaSink<'_>>,
 ) -> Result<Answer, AskError> {
@@ -108,7 +170,7 @@ pub async fn ask(
         return Err(AskError::NoContext);
     }
     let request = ChatRequest {
-        messages: build_messages(question, pack),
+        messages: build_messages(question, pack, commits),
         options: ChatOptions {
             max_tokens: answer_tokens,
             temperature: 0.0,
@@ -117,10 +179,13 @@ pub async fn ask(
     };
     let response = provider.chat(&request, on_delta).await?;
     let (citations, unverified) = check_citations(&response.text, pack);
+    let (commits, unverified_commits) = check_commit_citations(&response.text, commits);
     Ok(Answer {
         answer: response.text,
         citations,
         unverified,
+        commits,
+        unverified_commits,
         model: response.model,
         usage: response.usage,
         context_tokens: pack.tokens,
@@ -146,6 +211,37 @@ pub fn check_citations(answer: &str, pack: &ContextPack) -> (Vec<Citation>, Vec<
         };
         if !list.contains(&citation) {
             list.push(citation);
+        }
+    }
+    (verified, unverified)
+}
+
+/// Commit ids cited as `[commit HEX]` (7 or more hex digits), split into those of commits
+/// that were sent (as the prompt showed them) and the rest, without repeats.
+pub fn check_commit_citations(answer: &str, sent: &[CommitContext]) -> (Vec<String>, Vec<String>) {
+    let mut verified = Vec::new();
+    let mut unverified = Vec::new();
+    let lower = answer.to_lowercase();
+    for (at, _) in lower.match_indices("commit ") {
+        let id: String = lower[at + "commit ".len()..]
+            .chars()
+            .take_while(char::is_ascii_hexdigit)
+            .collect();
+        if id.len() < 7 {
+            continue;
+        }
+        match sent
+            .iter()
+            .find(|c| c.id.starts_with(&id) || id.starts_with(c.short()))
+        {
+            Some(commit) => {
+                let short = commit.short().to_string();
+                if !verified.contains(&short) {
+                    verified.push(short);
+                }
+            }
+            None if !unverified.contains(&id) => unverified.push(id),
+            None => {}
         }
     }
     (verified, unverified)
@@ -280,7 +376,7 @@ mod tests {
 
     #[test]
     fn the_prompt_labels_every_chunk_and_asks_for_those_labels() {
-        let messages = build_messages("  how is config loaded? ", &pack());
+        let messages = build_messages("  how is config loaded? ", &pack(), &[]);
         assert_eq!(messages.len(), 2);
         assert!(messages[0].content.contains("square brackets"));
         let user = &messages[1].content;
@@ -298,7 +394,7 @@ mod tests {
                 "Config is read by load [src/config.rs:12-40] via [src/main.rs:1-3].".into(),
             )],
         );
-        let answer = ask(&provider, "how?", &pack(), 256, None)
+        let answer = ask(&provider, "how?", &pack(), &[], 256, None)
             .await
             .expect("answer");
         assert_eq!(answer.citations.len(), 1);
@@ -313,10 +409,34 @@ mod tests {
     #[tokio::test]
     async fn an_empty_context_never_calls_the_model() {
         let provider = ScriptedProvider::new("m", vec![]);
-        let error = ask(&provider, "q", &ContextPack::default(), 10, None)
+        let error = ask(&provider, "q", &ContextPack::default(), &[], 10, None)
             .await
             .expect_err("no context");
         assert!(matches!(error, AskError::NoContext));
         assert!(provider.requests().is_empty());
+    }
+
+    #[test]
+    fn history_questions_and_commit_citations() {
+        assert!(wants_history("Why do we retry uploads?"));
+        assert!(wants_history("when was the cache introduced"));
+        assert!(!wants_history("how is the config loaded?"));
+        let sent = [CommitContext {
+            id: "1a2b3c4d5e6f7a8b9c0d1a2b3c4d5e6f7a8b9c0d".into(),
+            date: "2026-11-26T10:00:00Z".into(),
+            text: "Retry uploads".into(),
+        }];
+        let (verified, unverified) = check_commit_citations(
+            "Added in [commit 1a2b3c4d] and again [Commit 1A2B3C4D5E]; not [commit deadbeef1], nor commit abc.",
+            &sent,
+        );
+        assert_eq!(verified, ["1a2b3c4d"]);
+        assert_eq!(unverified, ["deadbeef1"]);
+        let messages = build_messages("why?", &pack(), &sent);
+        assert!(
+            messages[1]
+                .content
+                .contains("[commit 1a2b3c4d] 2026-11-26T10:00:00Z\nRetry uploads")
+        );
     }
 }

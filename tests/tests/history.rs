@@ -326,3 +326,67 @@ fn depth_limits_and_shallow_clones_index_what_there_is() {
     assert_eq!(status["history"]["commits"], 2, "{status}");
     assert_eq!(status["history"]["shallow"], true, "{status}");
 }
+
+#[test]
+fn a_why_question_gets_the_matching_commits_and_their_citations_are_checked() {
+    let mut git = GitRepo::new();
+    git.commit(
+        &[("upload.py", "def upload(x):\n    return x\n")],
+        "Add uploads",
+    );
+    git.commit(
+        &[("upload.py", "def upload(x, tries=3):\n    return x\n")],
+        "Retry uploads three times\n\nThe storage service drops one request in fifty.",
+    );
+    git.repo.quarry(&["index", "--keyword-only"]).success();
+    let retry = git.head().unwrap().to_string();
+    let stub = quarry_e2e::llm::StubLlm::start(|request| {
+        let prompt = request.prompt();
+        // The label of the commit that says why.
+        let short = prompt
+            .split("[commit ")
+            .find(|block| block.contains("Retry uploads three times"))
+            .map(|block| block[..8].to_string())
+            .unwrap_or_default();
+        format!(
+            "Uploads are retried because storage drops requests [commit {short}], not [commit deadbeef7]."
+        )
+    });
+    let env = [
+        ("QUARRY_LLM_URL", stub.url.as_str()),
+        ("QUARRY_LLM_MODEL", "stub"),
+    ];
+    let run = git
+        .repo
+        .quarry_env(&["ask", "why are uploads retried?", "--json"], &env)
+        .success();
+    let answer: Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(
+        answer["commits"],
+        serde_json::json!([&retry[..8]]),
+        "{answer}"
+    );
+    assert_eq!(
+        answer["unverified_commits"],
+        serde_json::json!(["deadbeef7"])
+    );
+    let prompt = stub.requests()[0].prompt();
+    assert!(
+        prompt.contains(&format!("[commit {}]", &retry[..8])),
+        "{prompt}"
+    );
+    assert!(prompt.contains("drops one request in fifty"));
+
+    // A question that is not about history gets no commits.
+    git.repo
+        .quarry_env(&["ask", "how does upload work?", "--json"], &env)
+        .success();
+    let user = stub.requests()[1].body["messages"][1]["content"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        user.contains("upload.py") && !user.contains("[commit "),
+        "{user}"
+    );
+}

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use quarry_orchestrator::ask::{Answer, ask, mark_unverified};
+use quarry_orchestrator::ask::{Answer, CommitContext, ask, mark_unverified, wants_history};
 use quarry_orchestrator::llm::trace::{TraceLog, now_rfc3339};
-use quarry_retriever::{ContextPack, Mode, SearchRequest};
+use quarry_retriever::{ContextPack, Mode, SearchRequest, Source};
 use serde::Serialize;
 
 use crate::commands::config::LlmArgs;
@@ -16,6 +16,9 @@ use crate::commands::find_layout;
 use crate::commands::search::open_retriever;
 use crate::daemon::client::DaemonClient;
 use crate::format::{self, Style};
+
+/// Commits sent with a question about history.
+const HISTORY_COMMITS: usize = 3;
 
 /// Arguments of `quarry ask`.
 #[derive(Debug, Args)]
@@ -86,13 +89,35 @@ pub fn run(args: AskArgs, index_dir: Option<&Path>) -> Result<()> {
     let budget = args
         .context_tokens
         .unwrap_or(config.ask.context_tokens.value);
-    let pack = match DaemonClient::connect(&layout) {
-        Some(mut daemon) => daemon.pack(request, budget)?,
+    // A question about why or when also gets the commits that match it.
+    let history_request = wants_history(&args.question).then(|| SearchRequest {
+        k: HISTORY_COMMITS,
+        source: Source::Commits,
+        ..request.clone()
+    });
+    let (pack, commit_hits) = match DaemonClient::connect(&layout) {
+        Some(mut daemon) => {
+            let commits = history_request
+                .and_then(|r| daemon.search(r).ok())
+                .map(|(hits, _)| hits)
+                .unwrap_or_default();
+            (daemon.pack(request, budget)?, commits)
+        }
         None => {
             let (mut retriever, mode) = open_retriever(&layout, request.mode)?;
-            retriever.pack_context(&SearchRequest { mode, ..request }, budget)?
+            let commits = history_request
+                .and_then(|r| retriever.search(&SearchRequest { mode, ..r }).ok())
+                .unwrap_or_default();
+            (
+                retriever.pack_context(&SearchRequest { mode, ..request }, budget)?,
+                commits,
+            )
         }
     };
+    let commits: Vec<CommitContext> = commit_hits
+        .iter()
+        .filter_map(CommitContext::from_hit)
+        .collect();
 
     let trace = TraceLog::open(&trace_path, config.secrets())
         .with_context(|| format!("cannot open the trace {}", trace_path.display()))?;
@@ -117,6 +142,7 @@ pub fn run(args: AskArgs, index_dir: Option<&Path>) -> Result<()> {
         &provider,
         &args.question,
         &pack,
+        &commits,
         answer_tokens,
         Some(&mut sink),
     ))?;
@@ -144,7 +170,7 @@ pub fn run(args: AskArgs, index_dir: Option<&Path>) -> Result<()> {
             mark_unverified(answer.answer.trim_end(), &answer.unverified)
         )?;
     }
-    write_sources(&mut out, &answer, &pack, Style::stdout())?;
+    write_sources(&mut out, &answer, &pack, &commits, Style::stdout())?;
     let style = Style::stderr();
     let first = answer
         .first_token
@@ -169,9 +195,10 @@ fn write_sources(
     out: &mut impl Write,
     answer: &Answer,
     pack: &ContextPack,
+    commits: &[CommitContext],
     style: Style,
 ) -> Result<()> {
-    if answer.citations.is_empty() {
+    if answer.citations.is_empty() && answer.commits.is_empty() {
         writeln!(
             out,
             "\n{}",
@@ -192,8 +219,31 @@ fn write_sources(
             )?;
         }
     }
-    if !answer.unverified.is_empty() {
-        let labels: Vec<String> = answer.unverified.iter().map(|c| c.label()).collect();
+    for short in &answer.commits {
+        let subject = commits
+            .iter()
+            .find(|c| c.short() == short)
+            .and_then(|c| c.text.lines().next())
+            .unwrap_or("");
+        writeln!(
+            out,
+            "  {}  {}",
+            style.path(&format!("commit {short}")),
+            style.symbol(subject)
+        )?;
+    }
+    if !answer.unverified.is_empty() || !answer.unverified_commits.is_empty() {
+        let labels: Vec<String> = answer
+            .unverified
+            .iter()
+            .map(|c| c.label())
+            .chain(
+                answer
+                    .unverified_commits
+                    .iter()
+                    .map(|id| format!("commit {id}")),
+            )
+            .collect();
         writeln!(
             out,
             "{}",
