@@ -130,6 +130,13 @@ def run_task(quarry: Path, task: dict, env: dict, jobs: int, args) -> dict:
             runs = list((repo / ".quarry" / "runs").glob("*/run.json"))
             result = json.loads(runs[0].read_text()) if runs else {}
         usage = result.get("usage") or {}
+        reindex_ms = []
+        trace = Path(result.get("trace", ""))
+        if trace.is_file():
+            for line in trace.read_text().splitlines():
+                record = json.loads(line)
+                if record.get("step") == "reindex":
+                    reindex_ms.append(record["detail"]["ms"])
         passed = (result.get("status") == "succeeded" and expectations_hold(task, repo))
         return {
             "task": task["name"], "kind": task["kind"], "jobs": jobs, "passed": passed,
@@ -138,6 +145,7 @@ def run_task(quarry: Path, task: dict, env: dict, jobs: int, args) -> dict:
             "llm_calls": result.get("llm_calls", 0),
             "tokens": usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0),
             "wall_s": round(wall, 1),
+            "reindex_ms": reindex_ms,
             "error": "" if passed else (result.get("error") or "".join(done.stderr.strip().splitlines()[-1:]))[:160],
         }
 
@@ -194,6 +202,10 @@ def main() -> None:
     for r in main_rows:
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
     print("run status: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
+    reindex = sorted(ms for r in main_rows for ms in r["reindex_ms"])
+    if reindex:
+        print(f"re-index after a task (keyword-only): median {reindex[len(reindex) // 2]} ms, "
+              f"max {reindex[-1]} ms over {len(reindex)} tasks")
     pairs = [(a, b) for a in rows for b in rows
              if a["task"] == b["task"] and a["jobs"] == 2 and b["jobs"] == 1]
     for parallel, sequential in pairs:
