@@ -5,17 +5,15 @@
 //! a `--path` filter keeps commits that changed a matching path, and for `all` the code and
 //! commit rankings are fused again by rank, so neither side's raw scores dominate.
 
-use std::collections::HashMap;
-
+use quarry_indexer::IndexLayout;
 use quarry_indexer::history::{self, HistoryState};
 use quarry_indexer::keyword::{KeywordIndex, KeywordQuery};
 use quarry_indexer::vector::edge::EdgeVectorStore;
 use quarry_indexer::vector::{VectorFilter, VectorStore};
-use quarry_indexer::{Chunk, IndexLayout};
 
 use crate::filter::PathFilter;
 use crate::fusion::{self, FusionWeights};
-use crate::{Mode, Ranked, SearchError, SearchRequest};
+use crate::{Mode, Ranked, SearchError, SearchRequest, gather};
 
 /// The commit stores of one index, opened for reading.
 pub(crate) struct CommitStores {
@@ -88,24 +86,8 @@ impl CommitStores {
             }
             _ => Vec::new(),
         };
-        let keyword_ranked: Vec<(String, f32)> = keyword
-            .iter()
-            .map(|h| (h.chunk.id.clone(), h.score))
-            .collect();
-        let vector_ranked: Vec<(String, f32)> = vector
-            .iter()
-            .map(|h| (h.chunk_id.clone(), h.score))
-            .collect();
-        let mut chunks: HashMap<String, Chunk> = keyword
-            .into_iter()
-            .map(|h| (h.chunk.id.clone(), h.chunk))
-            .collect();
-        let missing: Vec<String> = vector
-            .iter()
-            .filter(|h| !chunks.contains_key(&h.chunk_id))
-            .map(|h| h.chunk_id.clone())
-            .collect();
-        chunks.extend(self.keyword.chunks_by_id(&missing)?);
+        let (keyword_ranked, vector_ranked, chunks) =
+            gather(keyword, &vector, &self.keyword, |_| true)?;
         let fused = fusion::fuse(
             &keyword_ranked,
             &vector_ranked,

@@ -16,10 +16,10 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use quarry_indexer::embed::Embedder;
-use quarry_indexer::keyword::{KeywordIndex, KeywordQuery};
+use quarry_indexer::keyword::{KeywordHit, KeywordIndex, KeywordQuery};
 use quarry_indexer::sync::VectorModel;
 use quarry_indexer::vector::edge::EdgeVectorStore;
-use quarry_indexer::vector::{VectorFilter, VectorStore};
+use quarry_indexer::vector::{VectorFilter, VectorHit, VectorStore};
 use quarry_indexer::{Chunk, ChunkKind, IndexError, IndexLayout, lang};
 use serde::{Deserialize, Serialize};
 
@@ -460,25 +460,10 @@ impl Retriever {
             };
             let exhausted = keyword.len() < limit && vector.len() < limit;
 
-            let keyword_ranked: Vec<(String, f32)> = keyword
-                .iter()
-                .map(|h| (h.chunk.id.clone(), h.score))
-                .collect();
-            let vector_ranked: Vec<(String, f32)> = vector
-                .iter()
-                .map(|h| (h.chunk_id.clone(), h.score))
-                .collect();
-            let mut chunks: HashMap<String, Chunk> = keyword
-                .into_iter()
-                .map(|h| (h.chunk.id.clone(), h.chunk))
-                .collect();
-            let missing: Vec<String> = vector
-                .iter()
-                .filter(|h| !chunks.contains_key(&h.chunk_id))
-                .filter(|h| filter.as_ref().is_none_or(|f| f.matches(&h.path)))
-                .map(|h| h.chunk_id.clone())
-                .collect();
-            chunks.extend(self.keyword.chunks_by_id(&missing)?);
+            let (keyword_ranked, vector_ranked, chunks) =
+                gather(keyword, &vector, &self.keyword, |path| {
+                    filter.as_ref().is_none_or(|f| f.matches(path))
+                })?;
 
             let fused = fusion::fuse(
                 &keyword_ranked,
@@ -514,6 +499,42 @@ impl Retriever {
             limit = (limit * 4).min(MAX_CANDIDATES);
         }
     }
+}
+
+/// Both rankings as (chunk id, score), best first, and every candidate chunk by id.
+type Gathered = (
+    Vec<(String, f32)>,
+    Vec<(String, f32)>,
+    HashMap<String, Chunk>,
+);
+
+/// The candidates of one search, ready to fuse: keyword hits carry their chunks, vector-only
+/// hits (whose path passes `keep`) are read from `store`.
+pub(crate) fn gather(
+    keyword: Vec<KeywordHit>,
+    vector: &[VectorHit],
+    store: &KeywordIndex,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Gathered, SearchError> {
+    let keyword_ranked = keyword
+        .iter()
+        .map(|h| (h.chunk.id.clone(), h.score))
+        .collect();
+    let vector_ranked = vector
+        .iter()
+        .map(|h| (h.chunk_id.clone(), h.score))
+        .collect();
+    let mut chunks: HashMap<String, Chunk> = keyword
+        .into_iter()
+        .map(|h| (h.chunk.id.clone(), h.chunk))
+        .collect();
+    let missing: Vec<String> = vector
+        .iter()
+        .filter(|h| !chunks.contains_key(&h.chunk_id) && keep(&h.path))
+        .map(|h| h.chunk_id.clone())
+        .collect();
+    chunks.extend(store.chunks_by_id(&missing)?);
+    Ok((keyword_ranked, vector_ranked, chunks))
 }
 
 /// One ranked chunk, before it is shaped into a [`Hit`].

@@ -124,6 +124,33 @@ fn two_step_stub() -> StubLlm {
     StubLlm::start(two_step_answer)
 }
 
+/// `quarry edit --yes` on the two-step plan, with a stub whose t2 worker never answers in
+/// time; returns once t2's worker has been asked, with the stub and the running process.
+fn edit_stuck_in_t2(repo: &Repo, stderr: std::process::Stdio) -> (StubLlm, std::process::Child) {
+    let slow = StubLlm::start(|request| {
+        if task_of(request).as_deref() == Some("t2") {
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        two_step_answer(request)
+    });
+    let child = repo
+        .command(&["edit", "count notes", "--yes"], &env(&slow))
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !slow
+        .requests()
+        .iter()
+        .any(|r| task_of(r).as_deref() == Some("t2"))
+    {
+        assert!(Instant::now() < deadline, "t2 never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (slow, child)
+}
+
 #[test]
 fn a_dependent_task_sees_its_prerequisites_code_and_undo_restores_everything() {
     let repo = Repo::fixture("py-notes");
@@ -626,30 +653,7 @@ fn a_killed_run_resumes_where_it_stopped() {
     let repo = Repo::fixture("py-notes");
     keyword_index(&repo);
     // t2's worker never answers in time: the run is killed while waiting for it.
-    let slow = StubLlm::start(|request| {
-        if task_of(request).as_deref() == Some("t2") {
-            std::thread::sleep(Duration::from_secs(60));
-        }
-        two_step_answer(request)
-    });
-    let mut child = repo
-        .command(&["edit", "count notes", "--yes"], &env(&slow))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let t2_asked = slow
-            .requests()
-            .iter()
-            .any(|r| task_of(r).as_deref() == Some("t2"));
-        if t2_asked {
-            break;
-        }
-        assert!(Instant::now() < deadline, "t2 never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (_slow, mut child) = edit_stuck_in_t2(&repo, std::process::Stdio::null());
     child.kill().unwrap();
     child.wait().unwrap();
     let state = only_run(&repo);
@@ -936,27 +940,7 @@ fn memory_notes_reach_the_prompts_and_runs_are_remembered() {
 fn ctrl_c_stops_the_run_consistently_and_says_how_to_resume() {
     let repo = Repo::fixture("py-notes");
     keyword_index(&repo);
-    let slow = StubLlm::start(|request| {
-        if task_of(request).as_deref() == Some("t2") {
-            std::thread::sleep(Duration::from_secs(60));
-        }
-        two_step_answer(request)
-    });
-    let child = repo
-        .command(&["edit", "count notes", "--yes"], &env(&slow))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !slow
-        .requests()
-        .iter()
-        .any(|r| task_of(r).as_deref() == Some("t2"))
-    {
-        assert!(Instant::now() < deadline, "t2 never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (_slow, child) = edit_stuck_in_t2(&repo, std::process::Stdio::piped());
     let interrupted = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
