@@ -960,3 +960,61 @@ fn ctrl_c_stops_the_run_consistently_and_says_how_to_resume() {
     assert_eq!(state["tasks"]["t2"]["status"], "pending");
     assert!(!repo.read("notes/search.py").contains("count_matches"));
 }
+
+#[test]
+fn with_a_daemon_running_the_run_retrieves_and_reindexes_through_it() {
+    let repo = Repo::fixture("py-notes");
+    keyword_index(&repo);
+    /// Kills the daemon however the test ends.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _daemon = Running(
+        repo.command(&["daemon"], &[])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let daemon_updates = |repo: &Repo| -> Option<u64> {
+        let status: Value =
+            serde_json::from_str(&repo.quarry(&["status", "--json"]).stdout()).ok()?;
+        status["daemon"]["updates"].as_u64()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while daemon_updates(&repo).unwrap_or(0) < 1 {
+        assert!(Instant::now() < deadline, "the daemon never came up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let before = daemon_updates(&repo).unwrap();
+
+    let stub = two_step_stub();
+    let run = repo
+        .quarry_env(&["edit", "count notes", "--yes", "--json"], &env(&stub))
+        .success();
+    let result: Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(result["status"], "succeeded", "{result}");
+    // The daemon (the index's only writer) re-indexed after each task, and t2 retrieved t1's
+    // new function through it.
+    assert!(daemon_updates(&repo).unwrap() >= before + 2);
+    let t2 = stub
+        .requests()
+        .into_iter()
+        .find(|r| task_of(r).as_deref() == Some("t2"))
+        .unwrap();
+    let related = t2.prompt();
+    let related = related.split("Files your task owns").next().unwrap();
+    assert!(
+        related
+            .lines()
+            .any(|l| l.starts_with("def export_count(notes")),
+        "{related}"
+    );
+    repo.quarry(&["undo", result["id"].as_str().unwrap()])
+        .success();
+    assert!(!repo.read("notes/export.py").contains("export_count"));
+}
