@@ -20,7 +20,7 @@ use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
 use quarry_indexer::embed::{Embedder, SharedEmbedder};
 use quarry_indexer::sync::{SyncEvent, SyncOptions, is_keyword_only, sync};
 use quarry_indexer::walk::is_secret_path;
-use quarry_orchestrator::ask::{CommitContext, ask, wants_history};
+use quarry_orchestrator::ask::{CommitContext, ask, history_request};
 use quarry_orchestrator::config::{Config, Environment, FlagOverrides};
 use quarry_orchestrator::edit::run::RunStore;
 use quarry_orchestrator::edit::{ApproveAll, Cancel};
@@ -261,22 +261,12 @@ impl QuarryMcp {
             Ok(provider) => provider,
             Err(e) => return Ok(tool_error(e.to_string())),
         };
-        let request = SearchRequest {
-            query: args.question.clone(),
-            k: args.k.unwrap_or(config.ask.k.value).clamp(1, 100),
-            lang: None,
-            kind: None,
-            path: None,
-            mode: Mode::Hybrid,
-            explain: false,
-            source: Source::Code,
-        };
+        let request = SearchRequest::new(
+            &args.question,
+            args.k.unwrap_or(config.ask.k.value).clamp(1, 100),
+        );
         let budget = config.ask.context_tokens.value;
-        let history_request = wants_history(&args.question).then(|| SearchRequest {
-            k: 3,
-            source: Source::Commits,
-            ..request.clone()
-        });
+        let history_request = history_request(&request);
         let server = self.clone();
         let pack = match tokio::task::spawn_blocking(move || server.pack_blocking(request, budget))
             .await

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use quarry_retriever::ContextPack;
+use quarry_retriever::{ContextPack, SearchRequest};
 use serde::Serialize;
 
 use crate::llm::{ChatOptions, ChatRequest, DeltaSink, LlmError, Message, Provider, Usage};
@@ -25,6 +25,19 @@ way. If the context does not contain the answer, say so.";
 const HISTORY_WORDS: [&str; 10] = [
     "why", "when", "who", "introduc", "history", "commit", "changed", "reason", "since", "decid",
 ];
+
+/// Commits sent with a question about history.
+const HISTORY_COMMITS: usize = 3;
+
+/// The commit search to run beside `request` when its question is about history: the same
+/// query and mode, over commits, for the few best.
+pub fn history_request(request: &SearchRequest) -> Option<SearchRequest> {
+    wants_history(&request.query).then(|| SearchRequest {
+        k: HISTORY_COMMITS,
+        source: quarry_retriever::Source::Commits,
+        ..request.clone()
+    })
+}
 
 /// Whether a question asks about history, so the commits that match it are worth sending.
 pub fn wants_history(question: &str) -> bool {

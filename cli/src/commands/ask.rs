@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use quarry_orchestrator::ask::{Answer, CommitContext, ask, mark_unverified, wants_history};
+use quarry_orchestrator::ask::{Answer, CommitContext, ask, history_request, mark_unverified};
 use quarry_orchestrator::llm::trace::{TraceLog, now_rfc3339};
-use quarry_retriever::{ContextPack, Mode, SearchRequest, Source};
+use quarry_retriever::{ContextPack, Mode, SearchRequest};
 use serde::Serialize;
 
 use crate::commands::config::LlmArgs;
@@ -16,9 +16,6 @@ use crate::commands::find_layout;
 use crate::commands::search::open_retriever;
 use crate::daemon::client::DaemonClient;
 use crate::format::{self, Style};
-
-/// Commits sent with a question about history.
-const HISTORY_COMMITS: usize = 3;
 
 /// Arguments of `quarry ask`.
 #[derive(Debug, Args)]
@@ -90,11 +87,7 @@ pub fn run(args: AskArgs, index_dir: Option<&Path>) -> Result<()> {
         .context_tokens
         .unwrap_or(config.ask.context_tokens.value);
     // A question about why or when also gets the commits that match it.
-    let history_request = wants_history(&args.question).then(|| SearchRequest {
-        k: HISTORY_COMMITS,
-        source: Source::Commits,
-        ..request.clone()
-    });
+    let history_request = history_request(&request);
     let (pack, commit_hits) = match DaemonClient::connect(&layout) {
         Some(mut daemon) => {
             let commits = history_request

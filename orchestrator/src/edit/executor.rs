@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use quarry_retriever::{ContextPack, Mode, SearchRequest};
+use quarry_retriever::{ContextPack, SearchRequest};
 use tokio::task::JoinSet;
 
 use super::blocks::{MatchKind, apply_block, parse_reply};
@@ -88,17 +88,9 @@ impl EditSession {
 
     /// Context for `query`, packed to `budget`.
     async fn context(&self, query: &str, budget: usize) -> Result<ContextPack, EditError> {
-        let request = SearchRequest {
-            query: query.to_string(),
-            k: RETRIEVE_K,
-            lang: None,
-            kind: None,
-            path: None,
-            mode: Mode::Hybrid,
-            explain: false,
-            source: quarry_retriever::Source::Code,
-        };
-        self.index.pack(request, budget).await
+        self.index
+            .pack(SearchRequest::new(query, RETRIEVE_K), budget)
+            .await
     }
 
     /// Asks for a plan, sends an invalid one back once, and stores the valid one.
@@ -484,9 +476,6 @@ impl EditSession {
         let mut changes: FileChanges = BTreeMap::new();
         let mut tolerated = Vec::new();
         for (n, block) in reply.blocks.iter().enumerate() {
-            let is_new = new_files.iter().any(|f| {
-                Some(f.as_str()) == self.workspace.check_path(&block.path, true).ok().as_deref()
-            });
             let path = self
                 .workspace
                 .check_path(&block.path, true)
@@ -497,6 +486,7 @@ impl EditSession {
                         block.path
                     )
                 })?;
+            let is_new = new_files.contains(&path);
             if !owned.contains(&path) {
                 return Err(format!(
                     "block {} edits {path}, but this task may only edit {}",
