@@ -1018,3 +1018,27 @@ fn with_a_daemon_running_the_run_retrieves_and_reindexes_through_it() {
         .success();
     assert!(!repo.read("notes/export.py").contains("export_count"));
 }
+
+#[test]
+fn bad_edit_input_is_one_clear_line() {
+    let repo = Repo::fixture("py-notes");
+    keyword_index(&repo);
+    let stub = two_step_stub();
+    let error = repo
+        .quarry_env(&["edit", "  ", "--yes"], &env(&stub))
+        .one_line_error();
+    assert!(error.contains("empty request"), "{error}");
+    let error = repo
+        .quarry_env(
+            &["edit", "--resume", "20990101-000000-0000", "--yes"],
+            &env(&stub),
+        )
+        .one_line_error();
+    assert!(
+        error.contains("no run `20990101-000000-0000`") && error.contains("quarry runs"),
+        "{error}"
+    );
+    let error = repo.quarry(&["undo", "../../etc"]).one_line_error();
+    assert!(error.contains("no run"), "{error}");
+    assert!(stub.requests().is_empty());
+}
