@@ -80,6 +80,20 @@ pub enum IndexError {
         /// What the embedder said.
         reason: String,
     },
+    /// A Qdrant server could not do what was asked (down, unreachable, silent, refusing).
+    #[error("Qdrant server at {url}: {action} failed: {reason}")]
+    Server {
+        /// The server's URL.
+        url: String,
+        /// What was being done (`connecting`, `writing points`, ...).
+        action: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A team index's collection does not fit this index (another model, other dims, not
+    /// written by Quarry), or does not exist where it must.
+    #[error("{0}")]
+    Collection(String),
     /// The keyword index reported an error.
     #[error("keyword index: {0}")]
     Keyword(#[from] tantivy::TantivyError),

@@ -3,49 +3,73 @@
 //! Qdrant Edge is synchronous and in process: every write goes to its write-ahead log first,
 //! so a crash loses at most unflushed work, which the sync's journal makes it redo. Payload
 //! indexes on `path`, `lang` and `kind` keep deletes by file and filtered searches fast.
+//!
+//! The local index's shard holds one unnamed dense vector and locations. A shard of
+//! [`StoreShape::team`] is laid out like a team's server collection (named `dense` and
+//! `bm25` vectors, whole chunks) and runs the same queries with Qdrant's own engine: the
+//! contract tests and the hybrid-retrieval eval use it where no server is at hand.
 
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 use qdrant_edge::{
-    Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeVectorParams,
-    FieldCondition, FieldIndexOperations, Filter, JsonPath, Match, NamedQuery, PayloadFieldSchema,
-    PayloadSchemaType, PointInsertOperations, PointOperations, PointStruct, QueryEnum,
-    QueryRequest, ScoringQuery, UpdateOperation, ValueVariants, VectorInternal, WalOptions,
-    WithPayloadInterface, WithVector,
+    Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams,
+    EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, Fusion, JsonPath, Match,
+    Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointInsertOperations,
+    PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, ScoringQuery, UpdateOperation,
+    ValueVariants, Vector, VectorInternal, Vectors, WalOptions, WithPayloadInterface, WithVector,
 };
-use serde_json::json;
 
-use super::{VectorFilter, VectorHit, VectorPoint, VectorStore, point_id};
+use super::sparse::{SparseVector, encode_chunk};
+use super::{
+    DENSE_VECTOR, INDEXED_FIELDS, SPARSE_VECTOR, StoreQuery, StoreShape, VectorFilter, VectorHit,
+    VectorPoint, VectorStore, hit_from_payload, point_id, point_payload,
+};
 use crate::IndexError;
 
 /// Write-ahead log segment size: points are small (a 384-float vector and a short payload),
 /// and Qdrant's 32 MiB default is sized for servers.
 const WAL_SEGMENT_BYTES: usize = 4 * 1024 * 1024;
 
-/// Fields with a payload index.
-const INDEXED_FIELDS: [&str; 3] = ["path", "lang", "kind"];
-
 /// A Qdrant Edge shard holding one index's vectors.
 pub struct EdgeVectorStore {
     dir: PathBuf,
     index_dir: PathBuf,
     shard: EdgeShard,
+    shape: StoreShape,
 }
 
 impl EdgeVectorStore {
     /// Opens the shard in `dir`, or creates it for vectors of `dims` (cosine distance).
     pub fn open_or_create(dir: &Path, index_dir: &Path, dims: usize) -> Result<Self, IndexError> {
+        Self::open_or_create_shaped(dir, index_dir, dims, StoreShape::local())
+    }
+
+    /// [`EdgeVectorStore::open_or_create`] for a shard of the given shape.
+    pub fn open_or_create_shaped(
+        dir: &Path,
+        index_dir: &Path,
+        dims: usize,
+        shape: StoreShape,
+    ) -> Result<Self, IndexError> {
         let exists = dir.join("edge_config.json").is_file();
         std::fs::create_dir_all(dir).map_err(IndexError::io("creating", dir))?;
         let shard = if exists {
             EdgeShard::load(dir, None)
         } else {
-            let config = EdgeConfig::builder()
-                .vector(
-                    "",
-                    EdgeVectorParams::builder(dims, Distance::Cosine).build(),
+            let dense = EdgeVectorParams::builder(dims, Distance::Cosine).build();
+            let mut config = EdgeConfig::builder();
+            config = if shape.sparse {
+                config.vector(DENSE_VECTOR, dense).sparse_vector(
+                    SPARSE_VECTOR,
+                    EdgeSparseVectorParams::builder()
+                        .modifier(Modifier::Idf)
+                        .build(),
                 )
+            } else {
+                config.vector("", dense)
+            };
+            let config = config
                 .on_disk_payload(false)
                 .wal_options(WalOptions {
                     segment_capacity: WAL_SEGMENT_BYTES,
@@ -63,6 +87,7 @@ impl EdgeVectorStore {
             dir: dir.to_path_buf(),
             index_dir: index_dir.to_path_buf(),
             shard,
+            shape,
         };
         if !exists {
             for field in INDEXED_FIELDS {
@@ -79,7 +104,8 @@ impl EdgeVectorStore {
         Ok(store)
     }
 
-    /// Opens an existing shard; a missing or unreadable one is [`IndexError::Corrupt`].
+    /// Opens an existing shard of the local shape; a missing or unreadable one is
+    /// [`IndexError::Corrupt`].
     pub fn open(dir: &Path, index_dir: &Path) -> Result<Self, IndexError> {
         if !dir.join("edge_config.json").is_file() {
             return Err(IndexError::Corrupt {
@@ -95,6 +121,30 @@ impl EdgeVectorStore {
             dir: dir.to_path_buf(),
             index_dir: index_dir.to_path_buf(),
             shard,
+            shape: StoreShape::local(),
+        })
+    }
+
+    /// The dense vector under the shard's name for it.
+    fn dense_query(&self, vector: &[f32]) -> NamedQuery<VectorInternal> {
+        NamedQuery {
+            query: VectorInternal::Dense(vector.to_vec()),
+            using: self.shape.sparse.then(|| DENSE_VECTOR.into()),
+        }
+    }
+
+    fn sparse_query(
+        &self,
+        vector: &SparseVector,
+    ) -> Result<NamedQuery<VectorInternal>, IndexError> {
+        if !self.shape.sparse {
+            return Err(self.error("this store keeps no sparse vectors"));
+        }
+        let sparse = Vector::new_sparse(vector.indices.clone(), vector.values.clone())
+            .map_err(|e| self.error(e))?;
+        Ok(NamedQuery {
+            query: sparse.0,
+            using: Some(SPARSE_VECTOR.into()),
         })
     }
 
@@ -141,22 +191,27 @@ impl VectorStore for EdgeVectorStore {
         if points.is_empty() {
             return Ok(());
         }
-        let structs = points
-            .iter()
-            .map(|point| {
-                let chunk = point.chunk;
-                let payload = json!({
-                    "chunk_id": chunk.id,
-                    "path": chunk.path,
-                    "lang": chunk.lang,
-                    "kind": chunk.kind.as_str(),
-                    "symbol": chunk.symbol,
-                    "start_line": chunk.start_line,
-                    "end_line": chunk.end_line,
-                });
-                PointStruct::new(point_id(&chunk.id), point.vector.to_vec(), payload).into()
-            })
-            .collect();
+        let mut structs = Vec::with_capacity(points.len());
+        for point in points {
+            let chunk = point.chunk;
+            let payload = point_payload(chunk, self.shape);
+            let vectors: Vectors = if self.shape.sparse {
+                let sparse = encode_chunk(chunk);
+                let sparse =
+                    Vector::new_sparse(sparse.indices, sparse.values).map_err(|e| self.error(e))?;
+                if point.vector.is_empty() {
+                    Vectors::new_named([(SPARSE_VECTOR, sparse)])
+                } else {
+                    Vectors::new_named([
+                        (DENSE_VECTOR, Vector::new_dense(point.vector.to_vec())),
+                        (SPARSE_VECTOR, sparse),
+                    ])
+                }
+            } else {
+                point.vector.to_vec().into()
+            };
+            structs.push(PointStruct::new(point_id(&chunk.id), vectors, payload).into());
+        }
         self.apply(UpdateOperation::PointOperation(
             PointOperations::UpsertPoints(PointInsertOperations::PointsList(structs)),
         ))
@@ -178,9 +233,9 @@ impl VectorStore for EdgeVectorStore {
         Ok(count as u64)
     }
 
-    fn search(
+    fn query(
         &self,
-        vector: &[f32],
+        query: StoreQuery<'_>,
         filter: &VectorFilter,
         limit: usize,
     ) -> Result<Vec<VectorHit>, IndexError> {
@@ -197,12 +252,34 @@ impl VectorStore for EdgeVectorStore {
             must: Some(conditions),
             must_not: None,
         });
+        let nearest = |named| Some(ScoringQuery::Vector(QueryEnum::Nearest(named)));
+        let (prefetches, scoring) = match query {
+            StoreQuery::Dense(vector) => (Vec::new(), nearest(self.dense_query(vector))),
+            StoreQuery::Sparse(vector) => (Vec::new(), nearest(self.sparse_query(vector)?)),
+            StoreQuery::Hybrid { dense, sparse } => {
+                let prefetch = |query| Prefetch {
+                    prefetches: Vec::new(),
+                    query,
+                    limit,
+                    params: None,
+                    filter: filter.clone(),
+                    score_threshold: None,
+                };
+                (
+                    vec![
+                        prefetch(nearest(self.dense_query(dense))),
+                        prefetch(nearest(self.sparse_query(sparse)?)),
+                    ],
+                    Some(ScoringQuery::Fusion(Fusion::Rrf {
+                        k: super::HYBRID_RRF_K as usize,
+                        weights: None,
+                    })),
+                )
+            }
+        };
         let request = QueryRequest {
-            prefetches: Vec::new(),
-            query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
-                query: VectorInternal::Dense(vector.to_vec()),
-                using: None,
-            }))),
+            prefetches,
+            query: scoring,
             filter,
             score_threshold: None,
             limit,
@@ -214,15 +291,7 @@ impl VectorStore for EdgeVectorStore {
         let points = self.shard.query(request).map_err(|e| self.error(e))?;
         Ok(points
             .into_iter()
-            .filter_map(|point| {
-                let payload = point.payload?;
-                let text = |key: &str| payload.0.get(key)?.as_str().map(str::to_string);
-                Some(VectorHit {
-                    chunk_id: text("chunk_id")?,
-                    path: text("path")?,
-                    score: point.score,
-                })
-            })
+            .filter_map(|point| hit_from_payload(&point.payload?.0, point.score))
             .collect())
     }
 }
