@@ -19,6 +19,11 @@ Blanking docs keeps line numbers and means keyword search cannot match a docstri
 against the docstring it was taken from: the queries test finding code by what it does.
 
   bench/eval.py run [--sets bench/eval/*.jsonl] [--modes hybrid,vector,keyword]
+                    [--stores local,team] [--team-url URL]
+
+`--stores team` indexes and searches a team index (`QUARRY_QDRANT_URL`): BM25 as sparse
+vectors and hybrid fused in the store. `--team-url` is a Qdrant server's gRPC URL; by
+default an `edge://` directory in the work dir, which runs the same engine in process.
   bench/eval.py make-public            # regenerates bench/eval/{django,crates}_docs.jsonl
 """
 
@@ -183,31 +188,39 @@ def answers(hit: dict, case: dict) -> bool:
     return hit["start_line"] <= case["line"] <= hit["end_line"] and last == case["name"]
 
 
-def run_eval(sets: list[Path], modes: list[str], quarry: Path, keep: Path | None) -> None:
+def run_eval(sets: list[Path], modes: list[str], quarry: Path, keep: Path | None,
+             stores: list[str], team_url: str | None) -> None:
     cases = [json.loads(line) for s in sets for line in s.read_text().splitlines() if line.strip()]
     corpora = sorted({c["corpus"] for c in cases})
     work = keep or Path(tempfile.mkdtemp(prefix="quarry-eval-"))
     print(f"{len(cases)} queries over {', '.join(corpora)}; work dir {work}", file=sys.stderr)
-    results: dict[str, dict[str, list[int | None]]] = {m: {} for m in modes}
+    labels = [mode if stores == ["local"] else f"{store} {mode}" for store in stores for mode in modes]
+    results: dict[str, dict[str, list[int | None]]] = {label: {} for label in labels}
     for corpus in corpora:
         repo = prepare(corpus, work)
-        started = time.time()
-        index = subprocess.run([str(quarry), "index", str(repo)], capture_output=True, text=True)
-        if index.returncode != 0:
-            raise SystemExit(index.stderr.strip())
-        print(f"{corpus}: {index.stdout.strip()} ({time.time() - started:.0f} s)", file=sys.stderr)
-        for mode in modes:
-            ranks = results[mode].setdefault(corpus, [])
-            for case in (c for c in cases if c["corpus"] == corpus):
-                out = subprocess.run(
-                    [str(quarry), "search", case["query"], "--json", "-k", "10", "--mode", mode,
-                     "--root", str(repo)],
-                    capture_output=True, text=True,
-                )
-                if out.returncode != 0:
-                    raise SystemExit(out.stderr.strip())
-                hits = json.loads(out.stdout)
-                ranks.append(next((i + 1 for i, h in enumerate(hits) if answers(h, case)), None))
+        for store in stores:
+            env = dict(os.environ)
+            env.pop("QUARRY_QDRANT_URL", None)
+            if store == "team":
+                env["QUARRY_QDRANT_URL"] = team_url or f"edge://{work.resolve()}/team-store"
+            started = time.time()
+            index = subprocess.run([str(quarry), "index", str(repo)], capture_output=True, text=True, env=env)
+            if index.returncode != 0:
+                raise SystemExit(index.stderr.strip())
+            print(f"{corpus} ({store}): {index.stdout.strip()} ({time.time() - started:.0f} s)", file=sys.stderr)
+            for mode in modes:
+                label = mode if stores == ["local"] else f"{store} {mode}"
+                ranks = results[label].setdefault(corpus, [])
+                for case in (c for c in cases if c["corpus"] == corpus):
+                    out = subprocess.run(
+                        [str(quarry), "search", case["query"], "--json", "-k", "10", "--mode", mode,
+                         "--root", str(repo)],
+                        capture_output=True, text=True, env=env,
+                    )
+                    if out.returncode != 0:
+                        raise SystemExit(out.stderr.strip())
+                    hits = json.loads(out.stdout)
+                    ranks.append(next((i + 1 for i, h in enumerate(hits) if answers(h, case)), None))
     print_table(results, corpora)
     if keep is None:
         shutil.rmtree(work, ignore_errors=True)
@@ -238,6 +251,8 @@ def main() -> None:
     run.add_argument("--modes", default=",".join(MODES))
     run.add_argument("--quarry", type=Path, default=default_quarry())
     run.add_argument("--keep", type=Path, help="work dir to keep (and reuse) the indexed copies")
+    run.add_argument("--stores", default="local", help="local, team, or both: local,team")
+    run.add_argument("--team-url", help="the team store (default: an edge:// dir in the work dir)")
     make = sub.add_parser("make-public")
     make.add_argument("--django", type=int, default=50)
     make.add_argument("--crates", type=int, default=30)
@@ -250,7 +265,7 @@ def main() -> None:
             out.write_text("".join(json.dumps(c) + "\n" for c in cases))
             print(f"wrote {len(cases)} queries to {out}", file=sys.stderr)
         return
-    run_eval(args.sets, args.modes.split(","), args.quarry, args.keep)
+    run_eval(args.sets, args.modes.split(","), args.quarry, args.keep, args.stores.split(","), args.team_url)
 
 
 if __name__ == "__main__":

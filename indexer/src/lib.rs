@@ -10,7 +10,9 @@
 //! - [`store`] is the seam the keyword index ([`keyword`], tantivy) plugs into, and
 //!   [`vector`] the seam of vector stores (Qdrant Edge in process by default);
 //! - [`manifest`] remembers what was indexed from which file version, and [`sync`] uses it
-//!   to re-index only what changed, in an order that survives a crash at any point.
+//!   to re-index only what changed, in an order that survives a crash at any point;
+//! - [`team`] keeps a whole index in one shared store (a Qdrant server) for a team, with
+//!   the manifest in the store's ledger and BM25 as sparse vectors beside the dense ones.
 //!
 //! The crate never prints and never exits: it returns [`IndexError`]s and reports progress
 //! through a callback, and the binary decides how to show both.
@@ -24,6 +26,7 @@ pub mod layout;
 pub mod manifest;
 pub mod store;
 pub mod sync;
+pub mod team;
 pub mod tokens;
 pub mod vector;
 pub mod walk;

@@ -43,7 +43,7 @@ use crate::walk::{Candidate, SkipReason, classify_content, walk};
 use crate::{IndexError, lang};
 
 /// Files chunked per batch: the unit of progress reporting and of memory held at once.
-const BATCH_FILES: usize = 256;
+pub(crate) const BATCH_FILES: usize = 256;
 /// Chunks written between commits (and manifest checkpoints) on a long first index.
 const COMMIT_EVERY_CHUNKS: usize = 20_000;
 /// Texts handed to the embedder at once; it batches them further by similar length.
@@ -212,11 +212,16 @@ struct Stores<'e> {
 
 struct VectorSide<'e> {
     store: EdgeVectorStore,
+    embedding: Embedding<'e>,
+}
+
+/// The model and its vector cache, as a sync uses them.
+pub(crate) struct Embedding<'e> {
     /// Opened on the first batch with something to embed: a sync with nothing to embed
     /// never reads the cache file (tens of MB on a large repository).
-    cache: Option<VectorCache>,
-    cache_dir: std::path::PathBuf,
-    embedder: &'e mut dyn Embedder,
+    pub(crate) cache: Option<VectorCache>,
+    pub(crate) cache_dir: std::path::PathBuf,
+    pub(crate) embedder: &'e mut dyn Embedder,
 }
 
 impl Stores<'_> {
@@ -230,7 +235,11 @@ impl Stores<'_> {
 
     /// Commits the stores, then checkpoints the manifest: never the other way round.
     fn commit(&mut self, layout: &IndexLayout, manifest: &Manifest) -> Result<(), IndexError> {
-        if let Some(cache) = self.vectors.as_mut().and_then(|side| side.cache.as_mut()) {
+        if let Some(cache) = self
+            .vectors
+            .as_mut()
+            .and_then(|side| side.embedding.cache.as_mut())
+        {
             cache.flush()?;
         }
         failpoint::hit("before-commit");
@@ -369,9 +378,11 @@ pub fn sync_holding(
             }
             Some(VectorSide {
                 store,
-                cache: None,
-                cache_dir: layout.vector_dir(),
-                embedder,
+                embedding: Embedding {
+                    cache: None,
+                    cache_dir: layout.vector_dir(),
+                    embedder,
+                },
             })
         }
         None => {
@@ -530,7 +541,7 @@ pub fn sync_holding(
         }
         // Vectors first: an interruption while embedding leaves this batch unwritten.
         let vectors = match stores.vectors.as_mut() {
-            Some(side) => embed_batch(side, &added, options, &mut report)?,
+            Some(side) => embed_batch(&mut side.embedding, &added, options, &mut report)?,
             None => Some(Vec::new()),
         };
         let Some(vectors) = vectors else {
@@ -618,7 +629,7 @@ pub fn sync_holding(
     Journal::clear(&layout.journal())?;
 
     // The history beside the code, with the same model; its failure never fails the sync.
-    let embedder = stores.vectors.take().map(|side| side.embedder);
+    let embedder = stores.vectors.take().map(|side| side.embedding.embedder);
     drop(stores);
     match history::sync_history(layout, options.overrides.history_depth, embedder) {
         Ok(history) => report.history = history,
@@ -665,8 +676,8 @@ fn open_stores(
 /// cache lacks (shortest texts together, so batches pad little). New vectors are flushed to
 /// the cache before returning, so an interrupted run never computes them again. `None` when
 /// the sync was cancelled before every vector was there.
-fn embed_batch<'c>(
-    side: &mut VectorSide<'_>,
+pub(crate) fn embed_batch<'c>(
+    side: &mut Embedding<'_>,
     chunks: &'c [Chunk],
     options: &SyncOptions,
     report: &mut SyncReport,
@@ -680,11 +691,10 @@ fn embed_batch<'c>(
     if wanted.is_empty() {
         return Ok(Some(Vec::new()));
     }
-    let VectorSide {
+    let Embedding {
         cache,
         cache_dir,
         embedder,
-        ..
     } = side;
     let cache = match cache {
         Some(cache) => cache,
@@ -730,9 +740,9 @@ fn embed_batch<'c>(
 }
 
 /// Chunks with their vectors.
-type Embedded<'c> = Vec<(&'c Chunk, Vec<f32>)>;
+pub(crate) type Embedded<'c> = Vec<(&'c Chunk, Vec<f32>)>;
 
-enum FileResult {
+pub(crate) enum FileResult {
     /// The content hash matches the manifest: only the mtime moved.
     Unchanged,
     Skipped(SkipReason),
@@ -742,7 +752,7 @@ enum FileResult {
     },
 }
 
-fn read_file(
+pub(crate) fn read_file(
     candidate: &Candidate,
     previous: Option<&FileEntry>,
     settings: &IndexSettings,
@@ -784,7 +794,7 @@ fn remove_dir_if_present(path: &std::path::Path) -> Result<(), IndexError> {
     }
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

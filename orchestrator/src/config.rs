@@ -4,8 +4,10 @@
 //! Layers, later ones winning: built-in defaults, the user's `~/.config/quarry/config.toml`
 //! (`$XDG_CONFIG_HOME` honoured), the repository's `quarry.toml`, environment variables
 //! (`QUARRY_LLM_URL`, `QUARRY_LLM_MODEL`, `QUARRY_LLM_PROVIDER`, `OPENAI_API_KEY`,
-//! `ANTHROPIC_API_KEY`), then command-line flags. Nothing here touches the network; turning a
-//! configuration into a provider is [`Config::provider`].
+//! `ANTHROPIC_API_KEY`, `QUARRY_QDRANT_URL`, `QUARRY_QDRANT_API_KEY`,
+//! `QUARRY_QDRANT_COLLECTION`), then command-line flags. Nothing here touches the network;
+//! turning a configuration into a provider is [`Config::provider`], into a team store
+//! [`Config::team_target`].
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,6 +17,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
+
+use quarry_indexer::team::TeamTarget;
 
 use crate::llm::Provider;
 use crate::llm::anthropic::AnthropicProvider;
@@ -204,6 +208,27 @@ pub struct EditSettings {
     pub answer_tokens: Setting<u32>,
 }
 
+/// Where the index lives: on disk beside the repository (no URL), or a team index on a
+/// Qdrant server or cluster.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoreSettings {
+    /// The server's gRPC URL (`http://qdrant:6334`).
+    pub url: Option<Setting<String>>,
+    /// API key; never printed.
+    #[serde(skip)]
+    pub api_key: Option<Setting<String>>,
+    /// The collection, instead of the one named from the repository and the model.
+    pub collection: Option<Setting<String>>,
+    /// Shards of a new collection (default: the server's, one per node).
+    pub shard_number: Option<Setting<u32>>,
+    /// Copies of each shard of a new collection (default: the server's, 1).
+    pub replication_factor: Option<Setting<u32>>,
+    /// Dense vectors of a new collection on disk rather than in RAM.
+    pub on_disk: Setting<bool>,
+    /// Seconds any one request may take.
+    pub timeout_secs: Setting<u64>,
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
@@ -213,6 +238,8 @@ pub struct Config {
     pub ask: AskSettings,
     /// `edit` settings.
     pub edit: EditSettings,
+    /// Where the index lives.
+    pub store: StoreSettings,
     /// The configuration files looked at, and whether each exists.
     pub files: Vec<(PathBuf, bool)>,
 }
@@ -274,6 +301,22 @@ struct FileConfig {
     ask: FileAsk,
     #[serde(default)]
     edit: FileEdit,
+    #[serde(default)]
+    store: FileStore,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileStore {
+    url: Option<String>,
+    api_key: Option<String>,
+    /// The environment variable holding the key.
+    api_key_env: Option<String>,
+    collection: Option<String>,
+    shard_number: Option<u32>,
+    replication_factor: Option<u32>,
+    on_disk: Option<bool>,
+    timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -449,8 +492,43 @@ impl Config {
             context_tokens: Setting::new(1500, Source::Default),
             answer_tokens: Setting::new(2048, Source::Default),
         };
+        let mut store = StoreSettings {
+            url: None,
+            api_key: None,
+            collection: None,
+            shard_number: None,
+            replication_factor: None,
+            on_disk: Setting::new(false, Source::Default),
+            timeout_secs: Setting::new(30, Source::Default),
+        };
         for (path, file) in &loaded {
             let source = Source::File(path.clone());
+            let f = &file.store;
+            let text = |value: &Option<String>| {
+                value
+                    .as_ref()
+                    .map(|v| Setting::new(v.clone(), source.clone()))
+            };
+            store.url = text(&f.url).or(store.url.take());
+            store.api_key = text(&f.api_key).or(store.api_key.take());
+            if let Some(var) = &f.api_key_env
+                && let Some(key) = env.var(var)
+            {
+                store.api_key = Some(Setting::new(key.to_string(), Source::Env(var.clone())));
+            }
+            store.collection = text(&f.collection).or(store.collection.take());
+            if let Some(v) = f.shard_number {
+                store.shard_number = Some(Setting::new(v, source.clone()));
+            }
+            if let Some(v) = f.replication_factor {
+                store.replication_factor = Some(Setting::new(v, source.clone()));
+            }
+            if let Some(v) = f.on_disk {
+                store.on_disk = Setting::new(v, source.clone());
+            }
+            if let Some(v) = f.timeout_secs {
+                store.timeout_secs = Setting::new(v, source.clone());
+            }
             let e = &file.edit;
             if let Some(v) = &e.check {
                 edit.check = Some(Setting::new(v.clone(), source.clone()));
@@ -505,6 +583,18 @@ impl Config {
         }
 
         for (var, slot) in [
+            ("QUARRY_QDRANT_URL", &mut store.url),
+            ("QUARRY_QDRANT_API_KEY", &mut store.api_key),
+            ("QUARRY_QDRANT_COLLECTION", &mut store.collection),
+        ] {
+            if let Some(value) = env.var(var) {
+                *slot = Some(Setting::new(
+                    value.to_string(),
+                    Source::Env(var.to_string()),
+                ));
+            }
+        }
+        for (var, slot) in [
             ("QUARRY_LLM_PROVIDER", &mut primary.provider),
             ("QUARRY_LLM_URL", &mut primary.url),
             ("QUARRY_LLM_MODEL", &mut primary.model),
@@ -533,6 +623,11 @@ impl Config {
             ),
             ("llm.concurrency", concurrency.value, &concurrency.source),
             ("ask.k", k.value, &k.source),
+            (
+                "store.timeout_secs",
+                store.timeout_secs.value as usize,
+                &store.timeout_secs.source,
+            ),
             ("edit.jobs", edit.jobs.value, &edit.jobs.source),
             (
                 "edit.max_calls",
@@ -564,8 +659,34 @@ impl Config {
                 answer_tokens,
             },
             edit,
+            store,
             files,
         })
+    }
+
+    /// The team store configured (`[store] url` or `QUARRY_QDRANT_URL`), with its layout and
+    /// key; `None` for the local index.
+    pub fn team_target(&self) -> Result<Option<TeamTarget>, ConfigError> {
+        let Some(url) = &self.store.url else {
+            return Ok(None);
+        };
+        let target = TeamTarget::from_url(&url.value).map_err(|_| ConfigError::Invalid {
+            key: "store.url",
+            value: url.value.clone(),
+            origin: url.source.clone(),
+            expected: "use the server's gRPC URL, like http://localhost:6334",
+        })?;
+        Ok(Some(match target {
+            TeamTarget::Server(mut server) => {
+                server.api_key = self.store.api_key.as_ref().map(|k| k.value.clone());
+                server.shard_number = self.store.shard_number.as_ref().map(|s| s.value);
+                server.replication_factor = self.store.replication_factor.as_ref().map(|s| s.value);
+                server.on_disk = self.store.on_disk.value;
+                server.timeout = Duration::from_secs(self.store.timeout_secs.value);
+                TeamTarget::Server(server)
+            }
+            edge => edge,
+        }))
     }
 
     /// The configured LLM as a reliable provider (retries, fallback, the process-wide
@@ -594,6 +715,7 @@ impl Config {
         std::iter::once(&self.llm.primary)
             .chain(self.llm.fallback.iter())
             .filter_map(|e| e.api_key.as_ref().map(|k| k.value.clone()))
+            .chain(self.store.api_key.iter().map(|k| k.value.clone()))
             .collect()
     }
 }
@@ -754,6 +876,56 @@ mod tests {
         ];
         let config = Config::load(&env(&vars, None), &FlagOverrides::default()).expect("loads");
         assert!(config.provider().is_ok());
+    }
+
+    #[test]
+    fn the_store_section_and_environment_select_a_team_server() {
+        let local = Config::load(&env(&[], None), &FlagOverrides::default()).expect("loads");
+        assert_eq!(local.team_target().expect("valid"), None);
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(
+            dir.path().join(REPO_FILE),
+            "[store]\nurl = \"http://qdrant.internal:6334\"\napi_key_env = \"TEAM_QDRANT\"\ncollection = \"shop\"\nshard_number = 4\nreplication_factor = 2\non_disk = true\ntimeout_secs = 7\n",
+        )
+        .expect("write");
+        let environment = env(&[("TEAM_QDRANT", "q-secret")], Some(dir.path()));
+        let config = Config::load(&environment, &FlagOverrides::default()).expect("loads");
+        let Some(TeamTarget::Server(server)) = config.team_target().expect("valid") else {
+            panic!("a server expected");
+        };
+        assert_eq!(server.url, "http://qdrant.internal:6334");
+        assert_eq!(server.api_key.as_deref(), Some("q-secret"));
+        assert_eq!(server.shard_number, Some(4));
+        assert_eq!(server.replication_factor, Some(2));
+        assert!(server.on_disk);
+        assert_eq!(server.timeout, Duration::from_secs(7));
+        assert_eq!(
+            config.store.collection.as_ref().map(|c| c.value.as_str()),
+            Some("shop")
+        );
+        assert!(config.secrets().contains(&"q-secret".to_string()));
+
+        // The environment wins over the file.
+        let environment = env(
+            &[
+                ("QUARRY_QDRANT_URL", "https://cloud.example:6334"),
+                ("QUARRY_QDRANT_API_KEY", "env-key"),
+            ],
+            Some(dir.path()),
+        );
+        let config = Config::load(&environment, &FlagOverrides::default()).expect("loads");
+        let Some(TeamTarget::Server(server)) = config.team_target().expect("valid") else {
+            panic!("a server expected");
+        };
+        assert_eq!(server.url, "https://cloud.example:6334");
+        assert_eq!(server.api_key.as_deref(), Some("env-key"));
+
+        let bad = env(&[("QUARRY_QDRANT_URL", "localhost:6334")], None);
+        let config = Config::load(&bad, &FlagOverrides::default()).expect("loads");
+        let message = config.team_target().expect_err("refused").to_string();
+        assert!(message.contains("store.url"), "{message}");
+        assert!(message.contains("QUARRY_QDRANT_URL"), "{message}");
     }
 
     #[test]

@@ -5,12 +5,18 @@
 //! two rankings with reciprocal rank fusion, filtering by language, kind and path, dropping
 //! hits that overlap a better one, and shaping the result into the [`Hit`] contract that
 //! `quarry search --json` prints.
+//!
+//! The index is either local (tantivy beside a Qdrant Edge shard under `.quarry/`) or a team
+//! index in one shared store ([`Retriever::open_team`]), where BM25 is a sparse vector and
+//! hybrid retrieval is one store query fused on the server. Everything after the
+//! candidates (filters, de-duplication, the exact-definition lift, packing) is shared.
 
 mod filter;
 mod fusion;
 mod history;
 mod map;
 pub mod pack;
+mod team;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -18,6 +24,7 @@ use std::str::FromStr;
 use quarry_indexer::embed::Embedder;
 use quarry_indexer::keyword::{KeywordHit, KeywordIndex, KeywordQuery};
 use quarry_indexer::sync::VectorModel;
+use quarry_indexer::team::{TeamLocation, TeamStore};
 use quarry_indexer::vector::edge::EdgeVectorStore;
 use quarry_indexer::vector::{VectorFilter, VectorHit, VectorStore};
 use quarry_indexer::{Chunk, ChunkKind, IndexError, IndexLayout, lang};
@@ -101,6 +108,12 @@ pub enum SearchError {
         /// The repository.
         root: String,
     },
+    /// The team store holds no index yet.
+    #[error(
+        "no team index in collection `{}` at {} ({}); run `quarry index` against it first (usually from CI)",
+        .0.collection, .0.address, .0.backend
+    )]
+    NoTeamIndex(TeamLocation),
     /// The index could not be read.
     #[error(transparent)]
     Index(#[from] IndexError),
@@ -251,8 +264,7 @@ pub struct Explain {
 /// A read-only handle on one index.
 pub struct Retriever {
     layout: IndexLayout,
-    keyword: KeywordIndex,
-    vectors: Option<(EdgeVectorStore, VectorModel)>,
+    code: CodeIndex,
     embedder: Option<Box<dyn Embedder>>,
     weights: FusionWeights,
     /// The commit stores, opened on the first search of commits.
@@ -266,8 +278,23 @@ impl Retriever {
         let keyword = KeywordIndex::open(&layout.keyword_dir(), &layout.dir)?;
         Ok(Retriever {
             layout: layout.clone(),
-            keyword,
-            vectors: None,
+            code: CodeIndex::Local {
+                keyword,
+                vectors: None,
+            },
+            embedder: None,
+            weights: FusionWeights::default(),
+            commits: None,
+        })
+    }
+
+    /// Opens the team index in `store` for searching; `layout` is the local checkout (its
+    /// git history, if indexed locally, still answers commit searches).
+    pub fn open_team(layout: &IndexLayout, store: Box<dyn TeamStore>) -> Result<Self, SearchError> {
+        let index = team::TeamIndex::open(store)?;
+        Ok(Retriever {
+            layout: layout.clone(),
+            code: CodeIndex::Team(index),
             embedder: None,
             weights: FusionWeights::default(),
             commits: None,
@@ -276,14 +303,18 @@ impl Retriever {
 
     /// The model the index's vectors were made with, if it has vectors.
     pub fn vector_model(&self) -> Option<VectorModel> {
-        VectorModel::load(&self.layout)
+        match &self.code {
+            CodeIndex::Local { .. } => VectorModel::load(&self.layout),
+            CodeIndex::Team(index) => Some(index.model()),
+        }
     }
 
     /// Whether another process is writing the index right now. The vector store is then left
     /// alone (Qdrant Edge shards have one owner at a time) and searches use keyword only. A
-    /// process that holds the lock itself (the daemon) searches between its own writes.
+    /// process that holds the lock itself (the daemon) searches between its own writes. A
+    /// team store takes readers while it is written.
     pub fn writer_active(&self) -> bool {
-        self.layout.is_locked_by_another_process()
+        matches!(self.code, CodeIndex::Local { .. }) && self.layout.is_locked_by_another_process()
     }
 
     /// Enables vector search with the embedder for queries; it must be the index's model.
@@ -303,8 +334,10 @@ impl Retriever {
                 index_dir: self.layout.dir.display().to_string(),
             });
         }
-        let store = EdgeVectorStore::open(&self.layout.vector_shard_dir(), &self.layout.dir)?;
-        self.vectors = Some((store, model));
+        if let CodeIndex::Local { vectors, .. } = &mut self.code {
+            let store = EdgeVectorStore::open(&self.layout.vector_shard_dir(), &self.layout.dir)?;
+            *vectors = Some(Box::new((store, model)));
+        }
         self.embedder = Some(embedder);
         Ok(self)
     }
@@ -409,12 +442,23 @@ impl Retriever {
             check_kind(kind)?;
         }
         let filter = request.path.as_deref().map(PathFilter::new).transpose()?;
+        let (keyword_index, vectors) = match &self.code {
+            CodeIndex::Local { keyword, vectors } => (keyword, vectors.as_deref()),
+            CodeIndex::Team(index) => {
+                return index.ranked(
+                    request,
+                    filter.as_ref(),
+                    self.embedder.as_mut(),
+                    &self.weights,
+                );
+            }
+        };
         let use_vectors = match request.mode {
             Mode::Keyword => false,
             Mode::Vector => true,
-            Mode::Hybrid => self.vectors.is_some(),
+            Mode::Hybrid => vectors.is_some(),
         };
-        if use_vectors && self.vectors.is_none() {
+        if use_vectors && vectors.is_none() {
             return Err(match self.vector_model() {
                 None => SearchError::NoVectors {
                     index_dir: self.layout.dir.display().to_string(),
@@ -441,14 +485,14 @@ impl Retriever {
             let keyword = if request.mode == Mode::Vector {
                 Vec::new()
             } else {
-                self.keyword.search(&KeywordQuery {
+                keyword_index.search(&KeywordQuery {
                     text: &request.query,
                     lang: request.lang.as_deref(),
                     kind: request.kind.as_deref(),
                     limit,
                 })?
             };
-            let vector = match (&query_vector, &self.vectors) {
+            let vector = match (&query_vector, vectors) {
                 (Some(query), Some((store, _))) => {
                     let filter = VectorFilter {
                         lang: request.lang.clone(),
@@ -461,7 +505,7 @@ impl Retriever {
             let exhausted = keyword.len() < limit && vector.len() < limit;
 
             let (keyword_ranked, vector_ranked, chunks) =
-                gather(keyword, &vector, &self.keyword, |path| {
+                gather(keyword, &vector, keyword_index, |path| {
                     filter.as_ref().is_none_or(|f| f.matches(path))
                 })?;
 
@@ -472,33 +516,56 @@ impl Retriever {
                 &request.query,
                 &chunks,
             );
-            let mut hits: Vec<Ranked> = Vec::with_capacity(request.k);
-            for candidate in fused {
-                let Some(chunk) = chunks.get(&candidate.id) else {
-                    continue; // a vector whose chunk is gone: never shown
-                };
-                if filter.as_ref().is_some_and(|f| !f.matches(&chunk.path)) {
-                    continue;
-                }
-                let overlaps = hits.iter().any(|h| overlapping(&h.chunk, chunk));
-                if overlaps {
-                    continue;
-                }
-                hits.push(Ranked {
-                    chunk: chunk.clone(),
-                    score: round(candidate.score),
-                    explain: candidate.explain.clone(),
-                });
-                if hits.len() == request.k {
-                    break;
-                }
-            }
+            let hits = select(fused, &chunks, filter.as_ref(), request.k);
             if hits.len() == request.k || exhausted || limit >= MAX_CANDIDATES {
                 return Ok(hits);
             }
             limit = (limit * 4).min(MAX_CANDIDATES);
         }
     }
+}
+
+/// Where a retriever's code candidates come from. One per retriever, so the variants'
+/// sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum CodeIndex {
+    /// tantivy, and a Qdrant Edge shard once an embedder is given.
+    Local {
+        keyword: KeywordIndex,
+        vectors: Option<Box<(EdgeVectorStore, VectorModel)>>,
+    },
+    /// A team store answering keyword, vector and hybrid queries itself.
+    Team(team::TeamIndex),
+}
+
+/// The first `k` fused candidates that pass the path filter and overlap no better one.
+pub(crate) fn select(
+    fused: Vec<fusion::Fused>,
+    chunks: &HashMap<String, Chunk>,
+    filter: Option<&PathFilter>,
+    k: usize,
+) -> Vec<Ranked> {
+    let mut hits: Vec<Ranked> = Vec::with_capacity(k);
+    for candidate in fused {
+        let Some(chunk) = chunks.get(&candidate.id) else {
+            continue; // a vector whose chunk is gone: never shown
+        };
+        if filter.is_some_and(|f| !f.matches(&chunk.path)) {
+            continue;
+        }
+        if hits.iter().any(|h| overlapping(&h.chunk, chunk)) {
+            continue;
+        }
+        hits.push(Ranked {
+            chunk: chunk.clone(),
+            score: round(candidate.score),
+            explain: candidate.explain,
+        });
+        if hits.len() == k {
+            break;
+        }
+    }
+    hits
 }
 
 /// Both rankings as (chunk id, score), best first, and every candidate chunk by id.
@@ -550,10 +617,10 @@ pub(crate) fn overlapping(a: &Chunk, b: &Chunk) -> bool {
 }
 
 /// Most candidates fetched from each retriever while looking for `k` hits that pass filters.
-const MAX_CANDIDATES: usize = 20_000;
+pub(crate) const MAX_CANDIDATES: usize = 20_000;
 
 /// Scores keep four significant decimals: enough to order, stable to print.
-fn round(score: f32) -> f32 {
+pub(crate) fn round(score: f32) -> f32 {
     if score.abs() >= 1.0 {
         (score * 1000.0).round() / 1000.0
     } else {
@@ -561,7 +628,7 @@ fn round(score: f32) -> f32 {
     }
 }
 
-fn check_language(lang: &str) -> Result<(), SearchError> {
+pub(crate) fn check_language(lang: &str) -> Result<(), SearchError> {
     if lang::all_language_names().any(|known| known == lang) {
         return Ok(());
     }

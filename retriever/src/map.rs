@@ -10,7 +10,7 @@ use quarry_indexer::manifest::Manifest;
 
 use crate::fusion::is_definition;
 use crate::pack::estimate_tokens;
-use crate::{Retriever, SearchError};
+use crate::{CodeIndex, Retriever, SearchError};
 
 /// Most names listed for one file.
 const NAMES_PER_FILE: usize = 12;
@@ -34,7 +34,12 @@ fn short_name(chunk: &Chunk) -> Option<String> {
 
 impl Retriever {
     /// The map of the index's files, `priority` first, within `budget` estimated tokens.
+    /// A team index has no local manifest: its map is empty (the planner then works from
+    /// its hits alone).
     pub fn repo_map(&self, priority: &[String], budget: usize) -> Result<String, SearchError> {
+        let CodeIndex::Local { keyword, .. } = &self.code else {
+            return Ok(String::new());
+        };
         let Some(manifest) = Manifest::load(&self.layout.manifest())? else {
             return Ok(String::new());
         };
@@ -48,7 +53,7 @@ impl Retriever {
         let mut used = 0;
         for (listed, path) in order.iter().enumerate() {
             let entry = &manifest.files[*path];
-            let chunks = self.keyword.chunks_by_id(&entry.chunks)?;
+            let chunks = keyword.chunks_by_id(&entry.chunks)?;
             let mut defined: Vec<&Chunk> = entry
                 .chunks
                 .iter()

@@ -17,7 +17,7 @@ use quarry_indexer::walk::is_secret_path;
 use serde::{Deserialize, Serialize};
 
 use crate::fusion::is_definition;
-use crate::{Retriever, SearchError, SearchRequest, overlapping};
+use crate::{CodeIndex, Retriever, SearchError, SearchRequest, overlapping};
 
 /// How many of the top hits are scanned for calls whose definitions to add.
 const CALLERS_SCANNED: usize = 3;
@@ -180,7 +180,16 @@ impl Retriever {
     /// The chunk defining `name`: a function, method or type whose symbol ends in it,
     /// preferring one in the caller's file and language.
     fn definition_of(&self, name: &str, caller: &Chunk) -> Result<Option<Chunk>, SearchError> {
-        let hits = self.keyword.search(&KeywordQuery {
+        let keyword = match &self.code {
+            CodeIndex::Local { keyword, .. } => keyword,
+            CodeIndex::Team(index) => {
+                return index.definition_of(name, &caller.lang, &caller.path, |chunk| {
+                    is_definition(chunk.kind)
+                        && chunk.symbol.as_deref().map(last_segment) == Some(name)
+                });
+            }
+        };
+        let hits = keyword.search(&KeywordQuery {
             text: name,
             lang: Some(&caller.lang),
             kind: None,

@@ -109,6 +109,10 @@ impl Repo {
             .env_remove("QUARRY_LLM_PROVIDER")
             .env_remove("OPENAI_API_KEY")
             .env_remove("ANTHROPIC_API_KEY")
+            // Nor their team store.
+            .env_remove("QUARRY_QDRANT_URL")
+            .env_remove("QUARRY_QDRANT_API_KEY")
+            .env_remove("QUARRY_QDRANT_COLLECTION")
             .env("XDG_CONFIG_HOME", self.path().join(".no-user-config"));
         for (key, value) in env {
             command.env(key, value);

@@ -15,6 +15,9 @@ use quarry_indexer::sync::{
     SettingsOverrides, SyncEvent, SyncOptions, SyncReport, is_keyword_only, sync,
 };
 
+use quarry_indexer::team::sync::sync_team;
+
+use crate::commands::team::{TeamSetup, team_setup};
 use crate::daemon::client::DaemonClient;
 use crate::format;
 
@@ -63,6 +66,15 @@ pub fn run(args: IndexArgs, index_dir: Option<&Path>) -> Result<()> {
         include_secrets: args.include_secrets.then_some(true),
         history_depth: args.history_depth,
     };
+    // A team store configured: the shared collection is the index.
+    if let Some(setup) = team_setup(&layout.root)? {
+        if args.keyword_only {
+            anyhow::bail!(
+                "a team index needs the embedding model; --keyword-only is for the local index (unset QUARRY_QDRANT_URL / [store] url to build one)"
+            );
+        }
+        return run_team(&layout, setup, overrides, args.rebuild);
+    }
     // A running daemon is the index's only writer: the update goes through it.
     if let Some(mut daemon) = DaemonClient::connect(&layout) {
         // As without a daemon: the flag drops vectors, --rebuild brings them back, otherwise
@@ -92,60 +104,117 @@ pub fn run(args: IndexArgs, index_dir: Option<&Path>) -> Result<()> {
         Some(OnnxEmbedder::load(&ModelSource::from_env())?)
     };
 
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.set_message("scanning files");
-    bar.enable_steady_tick(Duration::from_millis(120));
-    let mut on_event = |event: SyncEvent| match event {
-        SyncEvent::Rebuilding { reason } => {
-            bar.suspend(|| eprintln!("note: rebuilding the index: {reason}"));
-        }
-        SyncEvent::Repairing { paths } => bar.suspend(|| {
-            eprintln!("note: the last index run was interrupted; repairing {paths} files")
-        }),
-        SyncEvent::Scanned { to_index, .. } => {
-            bar.set_length(to_index as u64);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} indexing [{bar:30}] {pos}/{len} files · {msg} · {per_sec} · ETA {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            bar.set_message("0 chunks");
-        }
-        SyncEvent::Indexed {
-            files_done,
-            chunks,
-            embedded,
-            cached,
-            ..
-        } => {
-            bar.set_position(files_done as u64);
-            let mut message = format!("{} chunks", format::count(chunks));
-            if !keyword_only {
-                message.push_str(&format!(
-                    ", {} embedded, {} cached",
-                    format::count(embedded),
-                    format::count(cached)
-                ));
-            }
-            bar.set_message(message);
-        }
-    };
+    let progress = Progress::new(keyword_only);
+    let mut on_event = |event: SyncEvent| progress.show(event);
     let report = sync(
         &layout,
         &options,
         embedder.as_mut().map(|e| e as &mut dyn Embedder),
         &mut on_event,
     );
-    bar.finish_and_clear();
+    progress.finish();
     let report = report?;
     format::print_line(&summary(&layout, &report))?;
     Ok(())
+}
+
+/// `quarry index` against a team store.
+fn run_team(
+    layout: &IndexLayout,
+    mut setup: TeamSetup,
+    overrides: SettingsOverrides,
+    rebuild: bool,
+) -> Result<()> {
+    let options = SyncOptions {
+        overrides,
+        force_rebuild: rebuild,
+        cancel: Some(cancel_on_ctrl_c()),
+    };
+    let location = setup.store.location();
+    let progress = Progress::new(false);
+    let mut on_event = |event: SyncEvent| progress.show(event);
+    let report = sync_team(
+        layout,
+        setup.store.as_mut(),
+        &options,
+        &mut setup.embedder,
+        &mut on_event,
+    );
+    progress.finish();
+    let report = report?;
+    format::print_line(&format!(
+        "{} [team collection {} on {} {}]",
+        summary(layout, &report),
+        location.collection,
+        location.backend,
+        location.address
+    ))?;
+    Ok(())
+}
+
+/// The progress line of a sync on the terminal.
+struct Progress {
+    bar: ProgressBar,
+    keyword_only: bool,
+}
+
+impl Progress {
+    fn new(keyword_only: bool) -> Self {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_message("scanning files");
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Progress { bar, keyword_only }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+
+    fn show(&self, event: SyncEvent) {
+        let bar = &self.bar;
+        let keyword_only = self.keyword_only;
+        match event {
+            SyncEvent::Rebuilding { reason } => {
+                bar.suspend(|| eprintln!("note: rebuilding the index: {reason}"));
+            }
+            SyncEvent::Repairing { paths } => bar.suspend(|| {
+                eprintln!("note: the last index run was interrupted; repairing {paths} files")
+            }),
+            SyncEvent::Scanned { to_index, .. } => {
+                bar.set_length(to_index as u64);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} indexing [{bar:30}] {pos}/{len} files · {msg} · {per_sec} · ETA {eta}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                bar.set_message("0 chunks");
+            }
+            SyncEvent::Indexed {
+                files_done,
+                chunks,
+                embedded,
+                cached,
+                ..
+            } => {
+                bar.set_position(files_done as u64);
+                let mut message = format!("{} chunks", format::count(chunks));
+                if !keyword_only {
+                    message.push_str(&format!(
+                        ", {} embedded, {} cached",
+                        format::count(embedded),
+                        format::count(cached)
+                    ));
+                }
+                bar.set_message(message);
+            }
+        }
+    }
 }
 
 /// A flag the first Ctrl-C raises: the sync then commits what it finished and stops. A

@@ -7,6 +7,7 @@ pub mod index;
 pub mod memory;
 pub mod search;
 pub mod status;
+pub(crate) mod team;
 
 use std::path::{Path, PathBuf};
 

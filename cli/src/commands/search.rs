@@ -10,6 +10,7 @@ use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
 use quarry_retriever::{Hit, Mode, Retriever, SearchRequest, Source};
 
 use crate::commands::find_layout;
+use crate::commands::team::{TeamSetup, team_setup};
 use crate::daemon::client::DaemonClient;
 use crate::format::Style;
 
@@ -74,7 +75,13 @@ pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
         explain: args.explain,
         source: args.source,
     };
-    let hits = match DaemonClient::connect(&layout) {
+    // A team index is read directly; a local one through its daemon when one runs.
+    let team = team_setup(&layout.root)?;
+    let daemon = match team {
+        Some(_) => None,
+        None => DaemonClient::connect(&layout),
+    };
+    let hits = match daemon {
         Some(mut daemon) => {
             let (hits, note) = daemon.search(request)?;
             if let Some(note) = note {
@@ -83,7 +90,10 @@ pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
             hits
         }
         None => {
-            let (mut retriever, mode) = open_retriever(&layout, request.mode)?;
+            let (mut retriever, mode) = match team {
+                Some(setup) => open_team_retriever(&layout, setup, request.mode)?,
+                None => open_retriever(&layout, request.mode)?,
+            };
             retriever.search(&SearchRequest { mode, ..request })?
         }
     };
@@ -126,6 +136,19 @@ pub(crate) fn open_retriever(layout: &IndexLayout, mode: Mode) -> Result<(Retrie
         }
     }
     Ok((retriever, mode))
+}
+
+/// Opens the team index of `setup` for searching in `mode` (keyword mode needs no model).
+pub(crate) fn open_team_retriever(
+    layout: &IndexLayout,
+    setup: TeamSetup,
+    mode: Mode,
+) -> Result<(Retriever, Mode)> {
+    let retriever = Retriever::open_team(layout, setup.store)?;
+    if mode == Mode::Keyword {
+        return Ok((retriever, mode));
+    }
+    Ok((retriever.with_embedder(Box::new(setup.embedder))?, mode))
 }
 
 fn write_hit(out: &mut impl Write, hit: &Hit, words: &[String], style: Style) -> Result<()> {

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::commands::find_layout;
 use quarry_indexer::history::{self, CoChange};
 
+use crate::commands::team::{print_status as print_team_status, team_setup};
 use crate::daemon::client::DaemonClient;
 use crate::daemon::protocol::DaemonInfo;
 use crate::format;
@@ -104,6 +105,9 @@ struct LanguageCount {
 /// Runs `quarry status`.
 pub fn run(args: StatusArgs, index_dir: Option<&Path>) -> Result<()> {
     let layout = find_layout(args.root.as_deref(), index_dir)?;
+    if let Some(setup) = team_setup(&layout.root)? {
+        return print_team_status(&layout.root, &setup, args.json);
+    }
     let status = collect(&layout)?;
     if args.json {
         format::print_line(&serde_json::to_string_pretty(&status)?)?;
