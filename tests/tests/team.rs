@@ -5,6 +5,7 @@
 //! `QUARRY_TEST_QDRANT_URL` names one; otherwise those tests say they were skipped. Faults
 //! (a server that is down, one that never answers) need no server at all.
 
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
@@ -34,7 +35,9 @@ impl Store {
     /// The test server, or `None` (after saying so) when none is configured.
     fn server(test: &str) -> Option<Self> {
         let Ok(url) = std::env::var("QUARRY_TEST_QDRANT_URL") else {
-            eprintln!(
+            // Written past the test harness's capture, so every run shows it.
+            let _ = writeln!(
+                std::io::stderr(),
                 "SKIPPED {test}: set QUARRY_TEST_QDRANT_URL to a Qdrant server (1.15 or newer) to run it"
             );
             return None;
@@ -361,4 +364,13 @@ fn a_server_that_never_answers_times_out() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn the_daemon_refuses_to_keep_a_local_index_beside_a_team_store() {
+    let store = Store::edge();
+    let repo = checkout();
+    let error = store.run(&repo, &["daemon"]).one_line_error();
+    assert!(error.contains("daemon keeps a local index"), "{error}");
+    assert!(!repo.path().join(".quarry/manifest.json").exists());
 }

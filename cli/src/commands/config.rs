@@ -180,5 +180,24 @@ fn rows(config: &Config) -> Vec<Row> {
     rows.push(row("edit.max_seconds", &config.edit.max_seconds));
     rows.push(row("edit.context_tokens", &config.edit.context_tokens));
     rows.push(row("edit.answer_tokens", &config.edit.answer_tokens));
+    let store = &config.store;
+    rows.push(optional("store.url", store.url.as_ref(), false));
+    rows.push(optional("store.api_key", store.api_key.as_ref(), true));
+    rows.push(optional(
+        "store.collection",
+        store.collection.as_ref(),
+        false,
+    ));
+    for (key, setting) in [
+        ("store.shard_number", &store.shard_number),
+        ("store.replication_factor", &store.replication_factor),
+    ] {
+        rows.push(match setting {
+            Some(setting) => row(key, setting),
+            None => (key.to_string(), None, None),
+        });
+    }
+    rows.push(row("store.on_disk", &store.on_disk));
+    rows.push(row("store.timeout_secs", &store.timeout_secs));
     rows
 }

@@ -12,7 +12,7 @@ use anyhow::Result;
 use quarry_indexer::embed::Embedder;
 use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
 use quarry_indexer::manifest::RunStats;
-use quarry_indexer::team::sync::{commits_behind, head_commit, team_meta};
+use quarry_indexer::team::sync::{commits_behind, head_commit, sync_pending, team_meta};
 use quarry_indexer::team::{TeamLocation, TeamStore, collection_name, repository_identity};
 use quarry_orchestrator::config::{Config, Environment, FlagOverrides};
 use serde::Serialize;
@@ -45,6 +45,15 @@ pub(crate) fn team_setup(root: &Path) -> Result<Option<TeamSetup>> {
     };
     let store = target.open(&collection)?;
     Ok(Some(TeamSetup { store, embedder }))
+}
+
+/// Whether a team store is configured for the repository at `root` (nothing is opened).
+pub(crate) fn team_configured(root: &Path) -> Result<bool> {
+    let config = Config::load(
+        &Environment::from_process(Some(root)),
+        &FlagOverrides::default(),
+    )?;
+    Ok(config.team_target()?.is_some())
 }
 
 /// How far behind the checkout the team index is.
@@ -83,8 +92,8 @@ struct TeamStatus {
 /// Prints the status of the team index in `setup` for the checkout at `root`.
 pub(crate) fn print_status(root: &Path, setup: &TeamSetup, json: bool) -> Result<()> {
     let store = setup.store.as_ref();
-    let ledger = store.ledger()?;
     let meta = team_meta(store)?;
+    let pending = sync_pending(store)?;
     let facts = store.facts()?;
     let points = match facts {
         Some(_) => store.count()?,
@@ -104,7 +113,7 @@ pub(crate) fn print_status(root: &Path, setup: &TeamSetup, json: bool) -> Result
         store: store.location(),
         state: match &meta {
             None => "empty",
-            Some(_) if ledger.contains_key("journal") => "syncing",
+            Some(_) if pending => "syncing",
             Some(_) => "ready",
         },
         points,

@@ -45,6 +45,11 @@ pub fn run(args: DaemonArgs, index_dir: Option<&Path>, verbose: u8) -> Result<()
         return stop(&find_layout(Some(&root), index_dir)?);
     }
     let layout = IndexLayout::new(&root, index_dir)?;
+    if crate::commands::team::team_configured(&layout.root)? {
+        bail!(
+            "a team store is configured ([store] url or QUARRY_QDRANT_URL), and the daemon keeps a local index only; keep the team index current with `quarry index` (from CI), or unset the store to run the daemon"
+        );
+    }
     server::serve(
         layout,
         server::DaemonOptions {

@@ -92,6 +92,10 @@ pub trait TeamStore: VectorStore {
     fn drop_all(&mut self) -> Result<(), IndexError>;
     /// Every ledger entry by key.
     fn ledger(&self) -> Result<BTreeMap<String, serde_json::Value>, IndexError>;
+    /// One ledger entry (a reader needs the meta, not every file's entry).
+    fn ledger_entry(&self, key: &str) -> Result<Option<serde_json::Value>, IndexError> {
+        Ok(self.ledger()?.remove(key))
+    }
     /// Writes entries and removes others, by key.
     fn write_ledger(
         &mut self,
@@ -123,6 +127,10 @@ impl TeamStore for ServerVectorStore {
 
     fn ledger(&self) -> Result<BTreeMap<String, serde_json::Value>, IndexError> {
         self.ledger_entries()
+    }
+
+    fn ledger_entry(&self, key: &str) -> Result<Option<serde_json::Value>, IndexError> {
+        ServerVectorStore::ledger_entry(self, key)
     }
 
     fn write_ledger(
@@ -228,8 +236,8 @@ impl TeamStore for EdgeTeamStore {
             return Ok(None);
         };
         let dims = self
-            .ledger()?
-            .get(META_KEY)
+            .ledger_entry(META_KEY)?
+            .as_ref()
             .and_then(|meta| meta.get("dims"))
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(0);

@@ -67,7 +67,14 @@ impl Ledger {
 
 /// The meta of the team index in `store`, if it has one.
 pub fn team_meta(store: &dyn TeamStore) -> Result<Option<TeamMeta>, IndexError> {
-    Ok(Ledger::read(store)?.meta)
+    Ok(store
+        .ledger_entry(META_KEY)?
+        .and_then(|meta| serde_json::from_value(meta).ok()))
+}
+
+/// Whether a sync of the team index in `store` is in flight or was interrupted.
+pub fn sync_pending(store: &dyn TeamStore) -> Result<bool, IndexError> {
+    Ok(store.ledger_entry(JOURNAL_KEY)?.is_some())
 }
 
 fn file_key(path: &str) -> String {

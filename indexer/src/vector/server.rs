@@ -19,10 +19,10 @@ use std::time::Duration;
 
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-    DeletePointsBuilder, Distance, FieldType, Filter, Modifier, NamedVectors, PointId, PointStruct,
-    PrefetchQueryBuilder, Query, QueryPoints, QueryPointsBuilder, Rrf, ScrollPointsBuilder,
-    SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPoints, UpsertPointsBuilder,
-    Vector, VectorParamsBuilder, VectorsConfigBuilder, point_id, vectors_config,
+    DeletePointsBuilder, Distance, FieldType, Filter, GetPointsBuilder, Modifier, NamedVectors,
+    PointId, PointStruct, PrefetchQueryBuilder, Query, QueryPoints, QueryPointsBuilder, Rrf,
+    ScrollPointsBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPoints,
+    UpsertPointsBuilder, Vector, VectorParamsBuilder, VectorsConfigBuilder, vectors_config,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use serde_json::json;
@@ -209,9 +209,21 @@ impl ServerVectorStore {
         Ok(())
     }
 
-    /// Every ledger entry: key → JSON value.
+    /// Whether the ledger collection exists (a store never synced has none).
+    fn has_ledger(&self) -> Result<bool, IndexError> {
+        let name = self.ledger_collection();
+        self.call("checking the ledger", move |client| {
+            let name = name.clone();
+            async move { client.collection_exists(name).await }
+        })
+    }
+
+    /// Every ledger entry: key → JSON value; none when there is no ledger yet.
     pub fn ledger_entries(&self) -> Result<BTreeMap<String, serde_json::Value>, IndexError> {
         let mut entries = BTreeMap::new();
+        if !self.has_ledger()? {
+            return Ok(entries);
+        }
         let mut offset: Option<PointId> = None;
         loop {
             let mut request = ScrollPointsBuilder::new(self.ledger_collection())
@@ -240,6 +252,23 @@ impl ServerVectorStore {
                 None => return Ok(entries),
             }
         }
+    }
+
+    /// One ledger entry, read by its point id.
+    pub fn ledger_entry(&self, key: &str) -> Result<Option<serde_json::Value>, IndexError> {
+        if !self.has_ledger()? {
+            return Ok(None);
+        }
+        let name = self.ledger_collection();
+        let id: PointId = ledger_id(key).into();
+        let response = self.call("reading the ledger", move |client| {
+            let request = GetPointsBuilder::new(name.clone(), vec![id.clone()]).with_payload(true);
+            async move { client.get_points(request).await }
+        })?;
+        Ok(response.result.into_iter().find_map(|point| {
+            let payload: serde_json::Value = Payload::from(point.payload).into();
+            (payload.get("key")?.as_str()? == key).then(|| payload.get("value").cloned())?
+        }))
     }
 
     /// Writes ledger entries and removes others, by key.
@@ -457,12 +486,25 @@ pub fn query_request(
                 .map(|value| Condition::matches(field, value.clone()))
         })
         .collect();
+    let filter = (!conditions.is_empty()).then(|| Filter::must(conditions));
     let mut request = QueryPointsBuilder::new(collection)
         .limit(limit)
         .with_payload(true);
-    if !conditions.is_empty() {
-        request = request.filter(Filter::must(conditions));
+    if let Some(filter) = &filter {
+        request = request.filter(filter.clone());
     }
+    // Each prefetch carries the filter too, so neither ranking spends its candidates on
+    // points the answer cannot hold.
+    let prefetch = |query: Query, using: &str| {
+        let prefetch = PrefetchQueryBuilder::default()
+            .query(query)
+            .using(using)
+            .limit(limit);
+        match &filter {
+            Some(filter) => prefetch.filter(filter.clone()),
+            None => prefetch,
+        }
+    };
     let sparse_query = |vector: &SparseVector| {
         Query::new_nearest(qdrant_client::qdrant::VectorInput::new_sparse(
             vector.indices.clone(),
@@ -475,18 +517,8 @@ pub fn query_request(
             .using(DENSE_VECTOR),
         StoreQuery::Sparse(vector) => request.query(sparse_query(vector)).using(SPARSE_VECTOR),
         StoreQuery::Hybrid { dense, sparse } => request
-            .add_prefetch(
-                PrefetchQueryBuilder::default()
-                    .query(Query::new_nearest(dense.to_vec()))
-                    .using(DENSE_VECTOR)
-                    .limit(limit),
-            )
-            .add_prefetch(
-                PrefetchQueryBuilder::default()
-                    .query(sparse_query(sparse))
-                    .using(SPARSE_VECTOR)
-                    .limit(limit),
-            )
+            .add_prefetch(prefetch(Query::new_nearest(dense.to_vec()), DENSE_VECTOR))
+            .add_prefetch(prefetch(sparse_query(sparse), SPARSE_VECTOR))
             .query(Query::new_rrf(Rrf {
                 k: Some(HYBRID_RRF_K),
                 weights: Vec::new(),
@@ -601,20 +633,19 @@ fn server_error(url: &str, action: &str, reason: impl std::fmt::Display) -> Inde
     }
 }
 
-/// The numeric id of a point, for callers that build requests by id.
-pub fn numeric_point_id(id: &PointId) -> Option<u64> {
-    match id.point_id_options {
-        Some(point_id::PointIdOptions::Num(n)) => Some(n),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{Chunk, ChunkKind};
-    use qdrant_client::qdrant::{query, vector_input};
+    use qdrant_client::qdrant::{point_id, query, vector_input};
     use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn numeric_point_id(id: &PointId) -> Option<u64> {
+        match id.point_id_options {
+            Some(point_id::PointIdOptions::Num(n)) => Some(n),
+            _ => None,
+        }
+    }
 
     fn chunk() -> Chunk {
         Chunk {
@@ -723,6 +754,7 @@ mod tests {
         assert_eq!(request.prefetch[0].using.as_deref(), Some(DENSE_VECTOR));
         assert_eq!(request.prefetch[1].using.as_deref(), Some(SPARSE_VECTOR));
         assert!(request.prefetch.iter().all(|p| p.limit == Some(40)));
+        assert!(request.prefetch.iter().all(|p| p.filter.is_some()));
         let Some(query::Variant::Rrf(rrf)) = request.query.and_then(|q| q.variant) else {
             panic!("rrf fusion expected");
         };
