@@ -69,12 +69,18 @@ pub struct McpArgs {
 /// Runs the MCP server until the client closes stdin.
 pub fn run(args: McpArgs, index_dir: Option<&Path>) -> Result<()> {
     let layout = find_layout(args.path.as_deref(), index_dir)?;
+    let team = crate::commands::team::team_configured(&layout.root)?;
+    if team && args.index_on_start {
+        anyhow::bail!(
+            "--index-on-start builds a local index, but a team store is configured ([store] url or QUARRY_QDRANT_URL); keep the team index current with `quarry index` (from CI)"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let server = QuarryMcp::new(layout, args.allow_edits);
+        let server = QuarryMcp::new(layout, args.allow_edits, team);
         if args.index_on_start {
             server.start_indexing(args.keyword_only);
         }
@@ -145,6 +151,8 @@ struct EditArgs {
 struct QuarryMcp {
     layout: IndexLayout,
     allow_edits: bool,
+    /// A team store is configured: `search`, `ask` and `status` read it.
+    team: bool,
     local: Arc<Mutex<LocalIndex>>,
     /// Progress of `--index-on-start`, while it runs or if it failed.
     indexing: Arc<Mutex<Option<Indexing>>>,
@@ -172,10 +180,11 @@ struct LocalIndex {
 
 #[tool_router]
 impl QuarryMcp {
-    fn new(layout: IndexLayout, allow_edits: bool) -> Self {
+    fn new(layout: IndexLayout, allow_edits: bool, team: bool) -> Self {
         QuarryMcp {
             layout,
             allow_edits,
+            team,
             local: Arc::new(Mutex::new(LocalIndex::default())),
             indexing: Arc::new(Mutex::new(None)),
             tool_router: Self::tool_router() + Self::edit_router(),
@@ -235,10 +244,18 @@ impl QuarryMcp {
         description = "What is indexed and how fresh: files, chunks, vectors, languages, the embedding model, the last index run, and the daemon if one keeps the index fresh. Same object as `quarry status --json`."
     )]
     async fn status(&self) -> Result<CallToolResult, McpError> {
-        let layout = self.layout.clone();
-        let result =
-            tokio::task::spawn_blocking(move || crate::commands::status::status_json(&layout))
-                .await;
+        let server = self.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            if server.team {
+                // Through the session's own handle: the store has one owner at a time.
+                return server.with_local(|retriever, _| match retriever.team_store() {
+                    Some(store) => crate::commands::team::status_json(&server.layout.root, store),
+                    None => anyhow::bail!("the team index could not be opened"),
+                });
+            }
+            crate::commands::status::status_json(&server.layout)
+        })
+        .await;
         Ok(match result {
             Ok(Ok(status)) => json_result(&status),
             Ok(Err(e)) => tool_error(format!("{e:#}")),
@@ -498,7 +515,9 @@ impl QuarryMcp {
 
     fn search_blocking(&self, request: SearchRequest) -> Result<Vec<Hit>> {
         self.check_indexing()?;
-        if let Some(mut daemon) = DaemonClient::connect(&self.layout) {
+        if !self.team
+            && let Some(mut daemon) = DaemonClient::connect(&self.layout)
+        {
             return Ok(daemon.search(request)?.0);
         }
         self.with_local(|retriever, writer_busy| {
@@ -512,7 +531,9 @@ impl QuarryMcp {
 
     fn pack_blocking(&self, request: SearchRequest, budget: usize) -> Result<ContextPack> {
         self.check_indexing()?;
-        if let Some(mut daemon) = DaemonClient::connect(&self.layout) {
+        if !self.team
+            && let Some(mut daemon) = DaemonClient::connect(&self.layout)
+        {
             return daemon.pack(request, budget);
         }
         self.with_local(|retriever, writer_busy| {
@@ -528,6 +549,23 @@ impl QuarryMcp {
     /// changed since it was opened. `work` is told whether another process is writing.
     fn with_local<T>(&self, work: impl FnOnce(&mut Retriever, bool) -> Result<T>) -> Result<T> {
         let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        if self.team {
+            // The team store answers while it is written; one handle serves the session.
+            if local.retriever.is_none()
+                && let Some(setup) = crate::commands::team::team_setup(&self.layout.root)?
+            {
+                let (retriever, _) = crate::commands::search::open_team_retriever(
+                    &self.layout,
+                    setup,
+                    Mode::Hybrid,
+                )?;
+                local.retriever = Some(retriever);
+            }
+            return match local.retriever.as_mut() {
+                Some(retriever) => work(retriever, false),
+                None => anyhow::bail!("the team index could not be opened"),
+            };
+        }
         let manifest_time = std::fs::metadata(self.layout.manifest())
             .and_then(|m| m.modified())
             .ok();

@@ -301,6 +301,14 @@ impl Retriever {
         })
     }
 
+    /// The team store this retriever reads, when it reads one.
+    pub fn team_store(&self) -> Option<&dyn TeamStore> {
+        match &self.code {
+            CodeIndex::Team(index) => Some(index.store()),
+            CodeIndex::Local { .. } => None,
+        }
+    }
+
     /// The model the index's vectors were made with, if it has vectors.
     pub fn vector_model(&self) -> Option<VectorModel> {
         match &self.code {

@@ -35,6 +35,11 @@ impl TeamIndex {
         }
     }
 
+    /// The store.
+    pub(crate) fn store(&self) -> &dyn TeamStore {
+        self.store.as_ref()
+    }
+
     /// The model of the index's vectors.
     pub(crate) fn model(&self) -> VectorModel {
         VectorModel {

@@ -240,3 +240,37 @@ fn index_on_start_builds_the_index_then_answers() {
         assert!(progress["progress"].as_f64() <= progress["total"].as_f64());
     }
 }
+
+#[test]
+fn an_agent_searches_the_team_index_when_a_store_is_configured() {
+    let store = tempfile::tempdir().expect("tempdir");
+    let repo = Repo::fixture("rust-shop");
+    repo.write(
+        "quarry.toml",
+        format!("[store]\nurl = \"edge://{}\"\n", store.path().display()),
+    );
+    let summary = repo.index();
+    assert!(summary.contains("team collection"), "{summary}");
+    let session = run_session(&repo);
+
+    let found = hits(&session["search"]);
+    assert_eq!(found[0]["path"], "src/upload.rs", "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|h| h["symbol"] == "crate::upload::upload_with_retry"),
+        "{found:?}"
+    );
+    // The same hits as `quarry search --json` against the team index.
+    let cli = repo.search("where do we retry failed uploads", &["-k", "3"]);
+    assert_eq!(found, cli);
+    assert_eq!(
+        hits(&session["search_identifier"])[0]["symbol"],
+        "crate::router::parse_query"
+    );
+    let status: Value = serde_json::from_str(session["status"]["text"].as_str().unwrap_or(""))
+        .expect("status JSON");
+    assert_eq!(status["store"]["backend"], "qdrant edge", "{status}");
+    assert_eq!(status["state"], "ready", "{status}");
+    assert!(!repo.path().join(".quarry/manifest.json").exists());
+}

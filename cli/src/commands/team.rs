@@ -89,9 +89,24 @@ struct TeamStatus {
     last_run: Option<RunStats>,
 }
 
+/// What `quarry status --json` prints for the team index in `store` (the MCP `status` tool
+/// too).
+pub(crate) fn status_json(root: &Path, store: &dyn TeamStore) -> Result<serde_json::Value> {
+    Ok(serde_json::to_value(collect(root, store)?)?)
+}
+
 /// Prints the status of the team index in `setup` for the checkout at `root`.
 pub(crate) fn print_status(root: &Path, setup: &TeamSetup, json: bool) -> Result<()> {
-    let store = setup.store.as_ref();
+    let status = collect(root, setup.store.as_ref())?;
+    if json {
+        format::print_line(&serde_json::to_string_pretty(&status)?)?;
+        return Ok(());
+    }
+    format::print_line(&human(&status))?;
+    Ok(())
+}
+
+fn collect(root: &Path, store: &dyn TeamStore) -> Result<TeamStatus> {
     let meta = team_meta(store)?;
     let pending = sync_pending(store)?;
     let facts = store.facts()?;
@@ -132,12 +147,7 @@ pub(crate) fn print_status(root: &Path, setup: &TeamSetup, json: bool) -> Result
         head,
         last_run: meta.and_then(|m| m.last_run),
     };
-    if json {
-        format::print_line(&serde_json::to_string_pretty(&status)?)?;
-        return Ok(());
-    }
-    format::print_line(&human(&status))?;
-    Ok(())
+    Ok(status)
 }
 
 fn human(status: &TeamStatus) -> String {
