@@ -489,19 +489,7 @@ pub fn sync_holding(
     let mut pending_chunks = 0;
     let mut files_done = 0;
     for batch in to_read.chunks(BATCH_FILES) {
-        let results: Vec<(&Candidate, FileResult)> = batch
-            .par_iter()
-            .map(|candidate| {
-                let previous = manifest
-                    .files
-                    .get(&candidate.rel_path)
-                    .filter(|_| !forced.contains(&candidate.rel_path));
-                (
-                    *candidate,
-                    read_file(candidate, previous, &settings, &counter),
-                )
-            })
-            .collect();
+        let results = read_batch(batch, &manifest.files, &forced, &settings, &counter);
         let mut replaced: Vec<String> = Vec::new();
         let mut added: Vec<Chunk> = Vec::new();
         let mut entries: Vec<(String, FileEntry)> = Vec::new();
@@ -752,7 +740,31 @@ pub(crate) enum FileResult {
     },
 }
 
-pub(crate) fn read_file(
+/// Reads and chunks a batch of files in parallel. A file's entry in `indexed` lets an
+/// unchanged hash skip chunking, unless the file is `forced` (journaled by an interrupted
+/// sync, so the stores may hold another version of it).
+pub(crate) fn read_batch<'c>(
+    batch: &[&'c Candidate],
+    indexed: &BTreeMap<String, FileEntry>,
+    forced: &BTreeSet<String>,
+    settings: &IndexSettings,
+    counter: &dyn TokenCounter,
+) -> Vec<(&'c Candidate, FileResult)> {
+    batch
+        .par_iter()
+        .map(|candidate| {
+            let previous = indexed
+                .get(&candidate.rel_path)
+                .filter(|_| !forced.contains(&candidate.rel_path));
+            (
+                *candidate,
+                read_file(candidate, previous, settings, counter),
+            )
+        })
+        .collect()
+}
+
+fn read_file(
     candidate: &Candidate,
     previous: Option<&FileEntry>,
     settings: &IndexSettings,

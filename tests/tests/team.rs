@@ -329,6 +329,7 @@ fn a_server_that_is_down_is_one_clear_line_and_no_hang() {
             .one_line_error();
         assert!(error.contains(&url), "{error}");
         assert!(error.contains("connecting failed"), "{error}");
+        assert!(error.contains("connection refused"), "{error}");
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "{args:?} took {:?}",

@@ -18,8 +18,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Instant;
 
-use rayon::prelude::*;
-
 use super::{
     FILE_PREFIX, JOURNAL_KEY, META_KEY, TEAM_SCHEMA, TeamMeta, TeamStore, repository_identity,
 };
@@ -29,7 +27,7 @@ use crate::layout::{IndexLayout, WriterLock};
 use crate::manifest::{FileEntry, IndexSettings, RunStats};
 use crate::sync::{
     BATCH_FILES, Embedding, FileResult, SyncEvent, SyncOptions, SyncReport, embed_batch, now_secs,
-    read_file,
+    read_batch,
 };
 use crate::tokens::ApproxTokenCounter;
 use crate::vector::VectorPoint;
@@ -262,18 +260,7 @@ pub fn sync_team(
     let counter = ApproxTokenCounter;
     let mut files_done = 0;
     for batch in to_read.chunks(BATCH_FILES) {
-        let results: Vec<(&Candidate, FileResult)> = batch
-            .par_iter()
-            .map(|candidate| {
-                let previous = files
-                    .get(&candidate.rel_path)
-                    .filter(|_| !forced.contains(&candidate.rel_path));
-                (
-                    *candidate,
-                    read_file(candidate, previous, &settings, &counter),
-                )
-            })
-            .collect();
+        let results = read_batch(batch, &files, &forced, &settings, &counter);
         let mut replaced: Vec<String> = Vec::new();
         let mut added: Vec<Chunk> = Vec::new();
         let mut upserts: Vec<(String, serde_json::Value)> = Vec::new();

@@ -118,7 +118,10 @@ impl ServerVectorStore {
             config: config.clone(),
             collection: collection.to_string(),
         };
-        store.call("connecting", |client| async move {
+        // A server that accepts connections but never answers is found out quickly here,
+        // whatever the request timeout.
+        let first_answer = config.timeout.min(Duration::from_secs(10));
+        store.call_within("connecting", first_answer, |client| async move {
             client.health_check().await.map(|_| ())
         })?;
         Ok(store)
@@ -331,12 +334,26 @@ impl ServerVectorStore {
         F: Fn(Arc<Qdrant>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, QdrantError>> + Send + 'static,
     {
+        self.call_within(action, self.config.timeout, make)
+    }
+
+    /// [`ServerVectorStore::call`] with its own timeout per attempt.
+    fn call_within<T, F, Fut>(
+        &self,
+        action: &str,
+        timeout: Duration,
+        make: F,
+    ) -> Result<T, IndexError>
+    where
+        T: Send + 'static,
+        F: Fn(Arc<Qdrant>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, QdrantError>> + Send + 'static,
+    {
         let client = Arc::clone(&self.client);
         let policy = RetryPolicy {
             attempts: self.config.attempts.max(1),
             first_backoff: Duration::from_millis(200),
         };
-        let timeout = self.config.timeout;
         let (sender, receiver) = std::sync::mpsc::channel();
         self.runtime.spawn(async move {
             let result = with_retries(policy, timeout, || make(Arc::clone(&client))).await;
@@ -555,6 +572,20 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::TimedOut(after) => write!(f, "no answer within {} s", after.as_secs_f32()),
+            Failure::Qdrant(QdrantError::ResponseError { status }) if is_connect_error(status) => {
+                let message = status.message();
+                let reason = if message.contains("Connection refused") {
+                    "connection refused"
+                } else if message.contains("dns error") {
+                    "host not found"
+                } else {
+                    "cannot connect"
+                };
+                write!(
+                    f,
+                    "server unreachable ({reason}); is Qdrant running there, and is that its gRPC port (6334)?"
+                )
+            }
             Failure::Qdrant(QdrantError::ResponseError { status }) => {
                 let message = status.message().trim();
                 match status.code() {
@@ -570,9 +601,23 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// Whether a failed request may succeed if sent again.
+/// Whether a status is the client failing to connect (the client reports these as
+/// `Internal` or `Unavailable` with the transport's message).
+fn is_connect_error(status: &tonic::Status) -> bool {
+    let message = status.message();
+    matches!(
+        status.code(),
+        tonic::Code::Internal | tonic::Code::Unavailable
+    ) && (message.contains("Failed to connect")
+        || message.contains("tcp connect error")
+        || message.contains("transport error"))
+}
+
+/// Whether a failed request may succeed if sent again (a server restarting, overloaded, or
+/// a connection dropped).
 fn is_transient(error: &QdrantError) -> bool {
     match error {
+        QdrantError::ResponseError { status } if is_connect_error(status) => true,
         QdrantError::ResponseError { status } => matches!(
             status.code(),
             tonic::Code::Unavailable | tonic::Code::ResourceExhausted | tonic::Code::Aborted
@@ -825,6 +870,26 @@ mod tests {
             "a bad request is not retried"
         );
         assert!(result.is_err());
+
+        // The client reports a refused connection as `Internal`; it is still transient.
+        calls.store(0, Ordering::SeqCst);
+        let result: Result<(), Failure> = with_retries(policy, Duration::from_secs(1), || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async {
+                Err(QdrantError::ResponseError {
+                    status: tonic::Status::internal(
+                        "Failed to connect to http://127.0.0.1:1/: tcp connect error: Connection refused",
+                    ),
+                })
+            }
+        })
+        .await;
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        let message = result.expect_err("fails").to_string();
+        assert!(
+            message.starts_with("server unreachable (connection refused)"),
+            "{message}"
+        );
     }
 
     #[tokio::test]
@@ -858,6 +923,8 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains(&url), "{message}");
         assert!(message.contains("connecting"), "{message}");
+        assert!(message.contains("connection refused"), "{message}");
+        assert!(!message.contains("tonic"), "{message}");
         assert!(!message.contains('\n'), "{message}");
         assert!(started.elapsed() < Duration::from_secs(10));
     }
