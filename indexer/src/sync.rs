@@ -173,6 +173,23 @@ pub struct SyncReport {
     pub history_error: Option<String>,
 }
 
+impl SyncReport {
+    /// The figures of this run kept for `quarry status`, finished now.
+    pub(crate) fn run_stats(&self) -> RunStats {
+        RunStats {
+            finished_at: now_secs(),
+            elapsed_ms: self.elapsed_ms,
+            files_indexed: self.files_indexed,
+            files_removed: self.files_removed,
+            chunks_written: self.chunks_written,
+            chunks_embedded: self.chunks_embedded,
+            vectors_cached: self.vectors_cached,
+            embed_ms: self.embed_ms,
+            skipped: self.skipped.clone(),
+        }
+    }
+}
+
 /// The model the vectors of an index were made with, written beside them for readers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VectorModel {
@@ -597,17 +614,7 @@ pub fn sync_holding(
     report.chunks = manifest.chunk_count();
     report.vectors = manifest.vector_count();
     report.elapsed_ms = started.elapsed().as_millis() as u64;
-    manifest.last_run = Some(RunStats {
-        finished_at: now_secs(),
-        elapsed_ms: report.elapsed_ms,
-        files_indexed: report.files_indexed,
-        files_removed: report.files_removed,
-        chunks_written: report.chunks_written,
-        chunks_embedded: report.chunks_embedded,
-        vectors_cached: report.vectors_cached,
-        embed_ms: report.embed_ms,
-        skipped: report.skipped.clone(),
-    });
+    manifest.last_run = Some(report.run_stats());
     if writes_pending || rebuild_reason.is_some() {
         stores.commit(layout, &manifest)?;
         stores.keyword.finish()?;
@@ -806,7 +813,7 @@ fn remove_dir_if_present(path: &std::path::Path) -> Result<(), IndexError> {
     }
 }
 
-pub(crate) fn now_secs() -> u64 {
+fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

@@ -180,24 +180,21 @@ impl Retriever {
     /// The chunk defining `name`: a function, method or type whose symbol ends in it,
     /// preferring one in the caller's file and language.
     fn definition_of(&self, name: &str, caller: &Chunk) -> Result<Option<Chunk>, SearchError> {
-        let keyword = match &self.code {
-            CodeIndex::Local { keyword, .. } => keyword,
-            CodeIndex::Team(index) => {
-                return index.definition_of(name, &caller.lang, &caller.path, |chunk| {
-                    is_definition(chunk.kind)
-                        && chunk.symbol.as_deref().map(last_segment) == Some(name)
-                });
-            }
+        let candidates: Vec<Chunk> = match &self.code {
+            CodeIndex::Local { keyword, .. } => keyword
+                .search(&KeywordQuery {
+                    text: name,
+                    lang: Some(&caller.lang),
+                    kind: None,
+                    limit: 20,
+                })?
+                .into_iter()
+                .map(|hit| hit.chunk)
+                .collect(),
+            CodeIndex::Team(index) => index.keyword_chunks(name, &caller.lang, 20)?,
         };
-        let hits = keyword.search(&KeywordQuery {
-            text: name,
-            lang: Some(&caller.lang),
-            kind: None,
-            limit: 20,
-        })?;
         let mut best: Option<Chunk> = None;
-        for hit in hits {
-            let chunk = hit.chunk;
+        for chunk in candidates {
             let defines = is_definition(chunk.kind)
                 && chunk.symbol.as_deref().map(last_segment) == Some(name);
             if !defines {

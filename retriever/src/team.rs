@@ -115,34 +115,24 @@ impl TeamIndex {
         }
     }
 
-    /// The chunk defining `name` in `lang`: a function, method or type whose symbol ends in
-    /// it, preferring one in `path`.
-    pub(crate) fn definition_of(
+    /// The `limit` best chunks in `lang` for `text` by BM25 alone.
+    pub(crate) fn keyword_chunks(
         &self,
-        name: &str,
+        text: &str,
         lang: &str,
-        path: &str,
-        defines: impl Fn(&Chunk) -> bool,
-    ) -> Result<Option<Chunk>, SearchError> {
-        let sparse = encode_query(name);
+        limit: usize,
+    ) -> Result<Vec<Chunk>, SearchError> {
+        let sparse = encode_query(text);
         if sparse.is_empty() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let filter = VectorFilter {
             lang: Some(lang.to_string()),
             kind: None,
         };
-        let hits = self.store.query(StoreQuery::Sparse(&sparse), &filter, 20)?;
-        let mut best = None;
-        for chunk in hits.into_iter().filter_map(|h| h.chunk) {
-            if !defines(&chunk) {
-                continue;
-            }
-            if chunk.path == path {
-                return Ok(Some(chunk));
-            }
-            best.get_or_insert(chunk);
-        }
-        Ok(best)
+        let hits = self
+            .store
+            .query(StoreQuery::Sparse(&sparse), &filter, limit)?;
+        Ok(hits.into_iter().filter_map(|hit| hit.chunk).collect())
     }
 }

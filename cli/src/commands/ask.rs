@@ -13,9 +13,8 @@ use serde::Serialize;
 
 use crate::commands::config::LlmArgs;
 use crate::commands::find_layout;
-use crate::commands::search::{open_retriever, open_team_retriever};
-use crate::commands::team::team_setup;
-use crate::daemon::client::DaemonClient;
+use crate::commands::search::{IndexAccess, open_index};
+use crate::commands::team::team_setup_for;
 use crate::format::{self, Style};
 
 /// Arguments of `quarry ask`.
@@ -89,25 +88,16 @@ pub fn run(args: AskArgs, index_dir: Option<&Path>) -> Result<()> {
         .unwrap_or(config.ask.context_tokens.value);
     // A question about why or when also gets the commits that match it.
     let history_request = history_request(&request);
-    // A team index is read directly; a local one through its daemon when one runs.
-    let team = team_setup(&layout.root)?;
-    let daemon = match team {
-        Some(_) => None,
-        None => DaemonClient::connect(&layout),
-    };
-    let (pack, commit_hits) = match daemon {
-        Some(mut daemon) => {
+    let team = team_setup_for(&config, &layout.root)?;
+    let (pack, commit_hits) = match open_index(&layout, team, request.mode)? {
+        IndexAccess::Daemon(mut daemon) => {
             let commits = history_request
                 .and_then(|r| daemon.search(r).ok())
                 .map(|(hits, _)| hits)
                 .unwrap_or_default();
             (daemon.pack(request, budget)?, commits)
         }
-        None => {
-            let (mut retriever, mode) = match team {
-                Some(setup) => open_team_retriever(&layout, setup, request.mode)?,
-                None => open_retriever(&layout, request.mode)?,
-            };
+        IndexAccess::Direct(mut retriever, mode) => {
             let commits = history_request
                 .and_then(|r| retriever.search(&SearchRequest { mode, ..r }).ok())
                 .unwrap_or_default();

@@ -75,25 +75,15 @@ pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
         explain: args.explain,
         source: args.source,
     };
-    // A team index is read directly; a local one through its daemon when one runs.
-    let team = team_setup(&layout.root)?;
-    let daemon = match team {
-        Some(_) => None,
-        None => DaemonClient::connect(&layout),
-    };
-    let hits = match daemon {
-        Some(mut daemon) => {
+    let hits = match open_index(&layout, team_setup(&layout.root)?, request.mode)? {
+        IndexAccess::Daemon(mut daemon) => {
             let (hits, note) = daemon.search(request)?;
             if let Some(note) = note {
                 eprintln!("note: {note}");
             }
             hits
         }
-        None => {
-            let (mut retriever, mode) = match team {
-                Some(setup) => open_team_retriever(&layout, setup, request.mode)?,
-                None => open_retriever(&layout, request.mode)?,
-            };
+        IndexAccess::Direct(mut retriever, mode) => {
             retriever.search(&SearchRequest { mode, ..request })?
         }
     };
@@ -136,6 +126,32 @@ pub(crate) fn open_retriever(layout: &IndexLayout, mode: Mode) -> Result<(Retrie
         }
     }
     Ok((retriever, mode))
+}
+
+/// How a command reaches the index.
+pub(crate) enum IndexAccess {
+    /// Through the daemon that keeps the local index.
+    Daemon(DaemonClient),
+    /// With a retriever of its own, and the mode it can serve now.
+    Direct(Box<Retriever>, Mode),
+}
+
+/// Opens the index a search in `mode` reads: the team index when `team` is configured,
+/// otherwise the local one, through its daemon when one runs.
+pub(crate) fn open_index(
+    layout: &IndexLayout,
+    team: Option<TeamSetup>,
+    mode: Mode,
+) -> Result<IndexAccess> {
+    if let Some(setup) = team {
+        let (retriever, mode) = open_team_retriever(layout, setup, mode)?;
+        return Ok(IndexAccess::Direct(Box::new(retriever), mode));
+    }
+    if let Some(daemon) = DaemonClient::connect(layout) {
+        return Ok(IndexAccess::Daemon(daemon));
+    }
+    let (retriever, mode) = open_retriever(layout, mode)?;
+    Ok(IndexAccess::Direct(Box::new(retriever), mode))
 }
 
 /// Opens the team index of `setup` for searching in `mode` (keyword mode needs no model).

@@ -35,6 +35,11 @@ pub(crate) fn team_setup(root: &Path) -> Result<Option<TeamSetup>> {
         &Environment::from_process(Some(root)),
         &FlagOverrides::default(),
     )?;
+    team_setup_for(&config, root)
+}
+
+/// [`team_setup`] with the configuration already loaded.
+pub(crate) fn team_setup_for(config: &Config, root: &Path) -> Result<Option<TeamSetup>> {
     let Some(target) = config.team_target()? else {
         return Ok(None);
     };

@@ -24,10 +24,9 @@ use super::{
 use crate::chunk::Chunk;
 use crate::embed::Embedder;
 use crate::layout::{IndexLayout, WriterLock};
-use crate::manifest::{FileEntry, IndexSettings, RunStats};
+use crate::manifest::{FileEntry, IndexSettings};
 use crate::sync::{
-    BATCH_FILES, Embedding, FileResult, SyncEvent, SyncOptions, SyncReport, embed_batch, now_secs,
-    read_batch,
+    BATCH_FILES, Embedding, FileResult, SyncEvent, SyncOptions, SyncReport, embed_batch, read_batch,
 };
 use crate::tokens::ApproxTokenCounter;
 use crate::vector::VectorPoint;
@@ -39,16 +38,20 @@ struct Ledger {
     meta: Option<TeamMeta>,
     files: BTreeMap<String, FileEntry>,
     journal: Vec<String>,
+    /// Entries read, whatever they were.
+    entries: usize,
 }
 
 impl Ledger {
     fn read(store: &dyn TeamStore) -> Result<Self, IndexError> {
+        let raw = store.ledger()?;
         let mut ledger = Ledger {
             meta: None,
             files: BTreeMap::new(),
             journal: Vec::new(),
+            entries: raw.len(),
         };
-        for (key, value) in store.ledger()? {
+        for (key, value) in raw {
             if key == META_KEY {
                 ledger.meta = serde_json::from_value(value).ok();
             } else if key == JOURNAL_KEY {
@@ -163,10 +166,11 @@ pub fn sync_team(
             meta: None,
             files: BTreeMap::new(),
             journal: Vec::new(),
+            entries: 0,
         };
     }
     if facts.is_none() || rebuild.is_some() {
-        if facts.is_none() && !store.ledger()?.is_empty() {
+        if facts.is_none() && ledger.entries > 0 {
             // A ledger left without its collection: start over.
             store.drop_all()?;
             ledger.files.clear();
@@ -360,17 +364,7 @@ pub fn sync_team(
     meta.chunks = report.chunks;
     meta.head = head_commit(&layout.root);
     if writes_pending || meta.last_run.is_none() || report.rebuilt.is_some() {
-        meta.last_run = Some(RunStats {
-            finished_at: now_secs(),
-            elapsed_ms: report.elapsed_ms,
-            files_indexed: report.files_indexed,
-            files_removed: report.files_removed,
-            chunks_written: report.chunks_written,
-            chunks_embedded: report.chunks_embedded,
-            vectors_cached: report.vectors_cached,
-            embed_ms: report.embed_ms,
-            skipped: report.skipped.clone(),
-        });
+        meta.last_run = Some(report.run_stats());
     }
     failpoint::hit("team-before-meta");
     store.write_ledger(
