@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut texts = Vec::new();
     for file in files {
         let bytes = std::fs::read(&file.abs_path)?;
-        let Ok(text) = classify_content(&bytes, &WalkSettings::default()) else {
+        let Ok(text) = classify_content(&file.rel_path, &bytes, &WalkSettings::default()) else {
             continue;
         };
         let chunks = chunk_file(

@@ -24,6 +24,7 @@ pub mod keyword;
 pub mod lang;
 pub mod layout;
 pub mod manifest;
+pub mod secrets;
 pub mod store;
 pub mod sync;
 pub mod team;

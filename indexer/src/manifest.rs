@@ -22,7 +22,7 @@ use crate::walk::{SkipReason, WalkSettings};
 
 /// Version of everything on disk: manifest, keyword schema, tokenizer and chunker output.
 /// Bump it when any of them changes shape; an index of another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Settings an index is built with. Chunk settings and the embedding model change what is
 /// stored, so a change rebuilds; walk settings only change which files are taken.
@@ -53,6 +53,9 @@ pub struct FileEntry {
     /// How many of them have a vector.
     #[serde(default)]
     pub vectors: usize,
+    /// Secrets redacted from the file's chunks, by rule.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub redactions: BTreeMap<String, u32>,
 }
 
 /// One file skipped for its content.

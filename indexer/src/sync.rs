@@ -35,6 +35,7 @@ use crate::layout::{IndexLayout, WriterLock, remove_file_if_present, write_atomi
 use crate::manifest::{
     FileEntry, IndexSettings, Journal, Manifest, RunStats, SCHEMA_VERSION, SkippedEntry,
 };
+use crate::secrets::{self, TextKind};
 use crate::store::ChunkStore;
 use crate::tokens::{ApproxTokenCounter, TokenCounter};
 use crate::vector::edge::EdgeVectorStore;
@@ -787,11 +788,19 @@ fn read_file(
     if previous.is_some_and(|p| p.hash == hash) {
         return FileResult::Unchanged;
     }
-    let text = match classify_content(&bytes, &settings.walk) {
+    let text = match classify_content(&candidate.rel_path, &bytes, &settings.walk) {
         Ok(text) => text,
         Err(reason) => return FileResult::Skipped(reason),
     };
-    let chunks = chunk_file(&candidate.rel_path, text, &settings.chunk, counter);
+    // Secrets inside the file never reach a store, a model or a reader: the chunks are cut
+    // from the redacted text, whose lines are the file's lines.
+    let redacted = secrets::redact(text, TextKind::of_path(&candidate.rel_path));
+    let chunks = chunk_file(
+        &candidate.rel_path,
+        &redacted.text,
+        &settings.chunk,
+        counter,
+    );
     FileResult::Indexed {
         entry: FileEntry {
             size: bytes.len() as u64,
@@ -800,6 +809,7 @@ fn read_file(
             lang: lang::language_name(&candidate.rel_path).to_string(),
             chunks: chunks.iter().map(|c| c.id.clone()).collect(),
             vectors: 0,
+            redactions: redacted.counts,
         },
         chunks,
     }

@@ -14,7 +14,7 @@ use std::time::UNIX_EPOCH;
 use ignore::WalkBuilder;
 use serde::{Deserialize, Serialize};
 
-use crate::IndexError;
+use crate::{IndexError, secrets};
 
 /// Settings that decide which files are indexed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,8 +48,10 @@ pub enum SkipReason {
     NotUtf8,
     /// A lock file or minified bundle: generated, not written.
     Generated,
-    /// Could not be read.
+    /// Could not be read (a file or a whole folder: permissions).
     Unreadable,
+    /// Not a regular file: a FIFO, a socket, a device.
+    Special,
 }
 
 impl SkipReason {
@@ -62,6 +64,7 @@ impl SkipReason {
             SkipReason::NotUtf8 => "not-utf8",
             SkipReason::Generated => "generated",
             SkipReason::Unreadable => "unreadable",
+            SkipReason::Special => "special",
         }
     }
 }
@@ -114,9 +117,33 @@ pub fn walk(
 
     let mut outcome = WalkOutcome::default();
     for entry in walker {
-        // Unreadable directories and broken entries are left out; the walk goes on.
-        let Ok(entry) = entry else { continue };
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
+        // Unreadable folders and broken entries are left out, counted; the walk goes on.
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(error) => {
+                if let Some(path) = error_path(&error)
+                    && let Some(rel) = path.strip_prefix(root).ok().and_then(relative_path_string)
+                {
+                    outcome.skipped.insert(rel, SkipReason::Unreadable);
+                }
+                continue;
+            }
+        };
+        let Some(file_type) = entry.file_type() else {
+            continue;
+        };
+        if file_type.is_dir() || file_type.is_symlink() {
+            continue;
+        }
+        if !file_type.is_file() {
+            if let Some(rel) = entry
+                .path()
+                .strip_prefix(root)
+                .ok()
+                .and_then(relative_path_string)
+            {
+                outcome.skipped.insert(rel, SkipReason::Special);
+            }
             continue;
         }
         let Ok(relative) = entry.path().strip_prefix(root) else {
@@ -132,7 +159,7 @@ pub fn walk(
             continue;
         };
         let file_name = entry.file_name().to_string_lossy();
-        let reason = if !settings.include_secrets && is_secret_name(&file_name) {
+        let reason = if !settings.include_secrets && secrets::is_secret_file_name(&file_name) {
             Some(SkipReason::Secret)
         } else if is_generated_name(&file_name) {
             Some(SkipReason::Generated)
@@ -162,6 +189,17 @@ pub fn walk(
     Ok(outcome)
 }
 
+/// The path an error of the walker is about, if it names one.
+fn error_path(error: &ignore::Error) -> Option<&Path> {
+    match error {
+        ignore::Error::WithPath { path, .. } => Some(path),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            error_path(err)
+        }
+        _ => None,
+    }
+}
+
 fn relative_path_string(relative: &Path) -> Option<String> {
     let mut out = String::new();
     for component in relative.components() {
@@ -173,8 +211,11 @@ fn relative_path_string(relative: &Path) -> Option<String> {
     Some(out)
 }
 
-/// Decides from a file's bytes whether it can be indexed, returning its text if so.
+/// Decides from a file's bytes whether it can be indexed, returning its text if so. A file
+/// whose content is a secret (see [`crate::secrets::is_secret_content`]) is skipped unless
+/// `include_secrets` is set.
 pub fn classify_content<'a>(
+    path: &str,
     bytes: &'a [u8],
     settings: &WalkSettings,
 ) -> Result<&'a str, SkipReason> {
@@ -183,67 +224,17 @@ pub fn classify_content<'a>(
         return Err(SkipReason::Binary);
     }
     let text = std::str::from_utf8(bytes).map_err(|_| SkipReason::NotUtf8)?;
-    if !settings.include_secrets && contains_private_key(text) {
+    if !settings.include_secrets && secrets::is_secret_content(path, text) {
         return Err(SkipReason::Secret);
     }
     Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
-}
-
-/// A PEM private key block: the BEGIN line at the start of a line, followed by a line of
-/// base64. Source code that merely mentions the header (a key parser's tests) does not count.
-fn contains_private_key(text: &str) -> bool {
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        let line = line.trim_end();
-        if line.starts_with("-----BEGIN ") && line.ends_with("PRIVATE KEY-----") {
-            let body = lines.next().unwrap_or("").trim_end();
-            let base64 = body.len() >= 40
-                && body
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
-            if base64 {
-                return true;
-            }
-        }
-    }
-    false
 }
 
 /// Whether a path's file name looks like a secret (`.env`, keys, credentials): what the walk
 /// skips unless told otherwise, and what nothing may send to an LLM.
 pub fn is_secret_path(path: &str) -> bool {
     let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
-    is_secret_name(name)
-}
-
-fn is_secret_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    if lower.starts_with(".env") || lower.starts_with("id_rsa") || lower.starts_with("id_dsa") {
-        return true;
-    }
-    if lower.starts_with("id_ecdsa") || lower.starts_with("id_ed25519") {
-        return true;
-    }
-    if matches!(
-        lower.as_str(),
-        ".netrc" | ".pgpass" | ".npmrc" | ".pypirc" | ".git-credentials" | ".htpasswd"
-    ) {
-        return true;
-    }
-    let (stem, ext) = match lower.rsplit_once('.') {
-        Some((stem, ext)) => (stem, ext),
-        None => (lower.as_str(), ""),
-    };
-    if matches!(
-        ext,
-        "pem" | "key" | "p12" | "pfx" | "jks" | "keystore" | "kdbx" | "ppk"
-    ) {
-        return true;
-    }
-    matches!(
-        stem,
-        "credentials" | "secrets" | "secret" | "service-account" | "service_account"
-    )
+    secrets::is_secret_file_name(name)
 }
 
 fn is_generated_name(name: &str) -> bool {
@@ -339,35 +330,18 @@ mod tests {
     use std::fs;
 
     #[test]
-    fn secrets_by_name() {
-        for name in [
-            ".env",
-            ".env.local",
-            "server.pem",
-            "tls.key",
-            "id_rsa",
-            "id_ed25519.pub",
-        ] {
-            assert!(is_secret_name(name), "{name}");
-        }
-        for name in [
-            "secret_manager.py",
-            "keys.rs",
-            "environment.py",
-            "README.md",
-        ] {
-            assert!(!is_secret_name(name), "{name}");
-        }
-        assert!(is_secret_name("credentials.json"));
-    }
-
-    #[test]
     fn content_classification() {
         let s = WalkSettings::default();
-        assert_eq!(classify_content(b"fn main() {}", &s), Ok("fn main() {}"));
-        assert_eq!(classify_content(b"ab\0cd", &s), Err(SkipReason::Binary));
         assert_eq!(
-            classify_content(&[0xff, 0xfe, b'a'], &s),
+            classify_content("a.rs", b"fn main() {}", &s),
+            Ok("fn main() {}")
+        );
+        assert_eq!(
+            classify_content("a.rs", b"ab\0cd", &s),
+            Err(SkipReason::Binary)
+        );
+        assert_eq!(
+            classify_content("a.txt", &[0xff, 0xfe, b'a'], &s),
             Err(SkipReason::NotUtf8)
         );
         let key = format!(
@@ -376,14 +350,17 @@ mod tests {
             "MIIEowIBAAKCAQEA".repeat(4)
         );
         let key = key.as_bytes();
-        assert_eq!(classify_content(key, &s), Err(SkipReason::Secret));
+        assert_eq!(
+            classify_content("key.txt", key, &s),
+            Err(SkipReason::Secret)
+        );
         let mention = b"let header = \"-----BEGIN RSA PRIVATE KEY-----\";\n";
-        assert!(classify_content(mention, &s).is_ok());
+        assert!(classify_content("a.rs", mention, &s).is_ok());
         let open = WalkSettings {
             include_secrets: true,
             ..s
         };
-        assert!(classify_content(key, &open).is_ok());
+        assert!(classify_content("key.txt", key, &open).is_ok());
     }
 
     #[test]

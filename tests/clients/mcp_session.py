@@ -6,6 +6,7 @@ and prints one JSON object describing what the server answered. The Rust test
   mcp_session.py QUARRY_BIN REPO                    the full tour
   mcp_session.py QUARRY_BIN REPO --index-on-start   a server that indexes as it starts
   mcp_session.py QUARRY_BIN REPO --edit LLM_URL     edits: a dry run, then applied
+  mcp_session.py QUARRY_BIN REPO --read PATH... --query Q...   read_chunk each path, search each query
 """
 
 from __future__ import annotations
@@ -96,11 +97,37 @@ async def edits(binary: str, repo: str, llm_url: str) -> dict:
     return out
 
 
+async def reads(binary: str, repo: str, paths: list[str], queries: list[str]) -> dict:
+    """Everything an agent can get for some paths and queries: each file's first 2,000 lines
+    by read_chunk, and the hits of each query (k 50, hybrid and keyword)."""
+    params = StdioServerParameters(command=binary, args=["mcp", repo], cwd=repo)
+    out: dict = {"read": {}, "search": {}}
+    with open("/dev/null", "w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as client:
+                await client.initialize()
+                for path in paths:
+                    result = await client.call_tool(
+                        "read_chunk", {"path": path, "start_line": 1, "end_line": 2000})
+                    out["read"][path] = {"is_error": bool(result.is_error), "text": text_of(result)}
+                for query in queries:
+                    for mode in ("hybrid", "keyword"):
+                        result = await client.call_tool(
+                            "search", {"query": query, "k": 50, "mode": mode})
+                        out["search"][f"{mode}:{query}"] = {
+                            "is_error": bool(result.is_error), "text": text_of(result)}
+    return out
+
+
 def main() -> None:
     binary, repo = sys.argv[1], sys.argv[2]
     if "--edit" in sys.argv[3:]:
         url = sys.argv[sys.argv.index("--edit") + 1]
         result = asyncio.run(edits(binary, repo, url))
+    elif "--read" in sys.argv[3:]:
+        rest = sys.argv[sys.argv.index("--read") + 1:]
+        split = rest.index("--query") if "--query" in rest else len(rest)
+        result = asyncio.run(reads(binary, repo, rest[:split], rest[split + 1:]))
     elif "--index-on-start" in sys.argv[3:]:
         result = asyncio.run(index_on_start(binary, repo))
     else:

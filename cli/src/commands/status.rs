@@ -43,6 +43,8 @@ struct Status {
     /// The embedding model, or null for a keyword-only index.
     embed_model: Option<String>,
     languages: BTreeMap<String, LanguageCount>,
+    /// Secrets redacted from indexed files' chunks, by rule (`aws-access-key`, ...).
+    redactions: BTreeMap<String, u32>,
     created_at: u64,
     last_indexed_at: Option<u64>,
     last_run: Option<quarry_indexer::manifest::RunStats>,
@@ -130,10 +132,14 @@ fn collect(layout: &IndexLayout) -> Result<Status> {
             index_dir: layout.dir.clone(),
         })?;
     let mut languages: BTreeMap<String, LanguageCount> = BTreeMap::new();
+    let mut redactions: BTreeMap<String, u32> = BTreeMap::new();
     for entry in manifest.files.values() {
         let count = languages.entry(entry.lang.clone()).or_default();
         count.files += 1;
         count.chunks += entry.chunks.len();
+        for (rule, n) in &entry.redactions {
+            *redactions.entry(rule.clone()).or_default() += n;
+        }
     }
     let daemon = DaemonClient::connect(layout).and_then(|mut client| client.status().ok());
     let writer = if daemon.is_some() {
@@ -156,6 +162,7 @@ fn collect(layout: &IndexLayout) -> Result<Status> {
         vectors: manifest.vector_count(),
         embed_model: manifest.settings.embed_model.clone(),
         languages,
+        redactions,
         created_at: manifest.created_at,
         last_indexed_at: manifest.last_run.as_ref().map(|r| r.finished_at),
         last_run: manifest.last_run.clone(),
@@ -234,6 +241,17 @@ fn human(status: &Status) -> String {
             }
         }
         None => out.push("last index:  never finished".to_string()),
+    }
+    if !status.redactions.is_empty() {
+        let redacted: Vec<String> = status
+            .redactions
+            .iter()
+            .map(|(rule, n)| format!("{rule} {n}"))
+            .collect();
+        out.push(format!(
+            "redacted:    {} (secrets inside indexed files; never stored, shown or sent)",
+            redacted.join(", ")
+        ));
     }
     let history = &status.history;
     out.push(match history.state {

@@ -126,12 +126,15 @@ pub fn format_date(time: i64) -> String {
 /// A commit as a chunk: what the stores hold and search. `path` is the commit's full id (the
 /// stores delete by path), `symbol` its subject, `signature` "short-id date", `doc` the body,
 /// `context` the changed paths one per line.
+/// A secret in a message (a token pasted into a commit body) is redacted like one in a file.
 pub fn commit_chunk(commit: &git::CommitRecord) -> Chunk {
     let paths: Vec<String> = commit.paths.iter().map(|p| p.path.clone()).collect();
-    let mut text = commit.subject.clone();
-    if !commit.body.is_empty() {
+    let subject = crate::secrets::redact_outgoing(&commit.subject).into_owned();
+    let body = crate::secrets::redact_outgoing(&commit.body).into_owned();
+    let mut text = subject.clone();
+    if !body.is_empty() {
         text.push_str("\n\n");
-        text.push_str(&commit.body);
+        text.push_str(&body);
     }
     if !commit.paths.is_empty() {
         text.push_str("\n\nChanged:\n");
@@ -147,13 +150,13 @@ pub fn commit_chunk(commit: &git::CommitRecord) -> Chunk {
         path: commit.id.clone(),
         lang: "git".to_string(),
         kind: ChunkKind::Commit,
-        symbol: Some(commit.subject.clone()),
+        symbol: Some(subject),
         signature: Some(format!(
             "{} {}",
             &commit.id[..commit.id.len().min(10)],
             format_date(commit.time)
         )),
-        doc: (!commit.body.is_empty()).then(|| commit.body.clone()),
+        doc: (!body.is_empty()).then_some(body),
         context: (!paths.is_empty()).then(|| paths.join("\n")),
         start_line: 0,
         end_line: 0,

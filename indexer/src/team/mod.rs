@@ -31,7 +31,7 @@ use crate::vector::{StoreShape, VectorStore};
 
 /// Version of a team collection's layout (payload, vectors, ledger); a collection of
 /// another version is rebuilt by the next `quarry index`.
-pub const TEAM_SCHEMA: u32 = 1;
+pub const TEAM_SCHEMA: u32 = 2;
 
 /// Ledger key of the [`TeamMeta`].
 pub(crate) const META_KEY: &str = "meta";

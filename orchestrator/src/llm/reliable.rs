@@ -7,10 +7,12 @@
 //! way, but it does hand over to a fallback, which may be a different model or endpoint. A
 //! streamed answer that broke after text was shown is neither retried nor handed over.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use quarry_indexer::secrets::redact_outgoing;
 use tokio::sync::Semaphore;
 
 use super::trace::{AttemptRecord, TraceLog, TraceRecord, now_rfc3339};
@@ -128,6 +130,27 @@ impl Provider for Reliable {
     }
 }
 
+/// `request` with every secret in its messages redacted. Files are redacted when indexed,
+/// but prompts also carry what no index saw (a check's output, a diff, a file read fresh,
+/// the user's own words); this is the last gate before anything leaves for a model.
+fn without_secrets(request: &ChatRequest) -> Cow<'_, ChatRequest> {
+    let redacted: Vec<Cow<'_, str>> = request
+        .messages
+        .iter()
+        .map(|m| redact_outgoing(&m.content))
+        .collect();
+    if redacted.iter().all(|text| matches!(text, Cow::Borrowed(_))) {
+        return Cow::Borrowed(request);
+    }
+    let mut clean = request.clone();
+    for (message, text) in clean.messages.iter_mut().zip(redacted) {
+        if let Cow::Owned(text) = text {
+            message.content = text;
+        }
+    }
+    Cow::Owned(clean)
+}
+
 impl Reliable {
     /// [`Provider::chat`] with the call traced under `purpose` (`plan`, `task t2`) instead of
     /// the purpose given to [`Reliable::with_trace`]: one provider, many kinds of calls.
@@ -137,6 +160,7 @@ impl Reliable {
         request: &ChatRequest,
         mut on_delta: Option<DeltaSink<'_>>,
     ) -> Result<ChatResponse, LlmError> {
+        let request = &*without_secrets(request);
         let _permit = self
             .limiter
             .acquire()
