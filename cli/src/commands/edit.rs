@@ -594,7 +594,8 @@ pub fn list(args: RunsArgs, index_dir: Option<&Path>) -> Result<()> {
 pub fn undo_run(args: UndoArgs, index_dir: Option<&Path>) -> Result<()> {
     let layout = find_layout(args.root.as_deref(), index_dir)?;
     let run = RunStore::open(&layout.dir, &args.id)?;
-    let restored = undo(&run, &layout.root, args.force)?;
+    let workspace = Workspace::open(&layout.root, &layout.dir, false)?;
+    let restored = undo(&run, &workspace, args.force)?;
     if restored.is_empty() {
         eprintln!("run {} wrote nothing left to undo", args.id);
         return Ok(());

@@ -80,6 +80,16 @@ pub enum EditError {
     /// No run has that id.
     #[error("no run `{0}` in this index; `quarry runs` lists them")]
     NoSuchRun(String),
+    /// The run's files were not written by Quarry as they stand (planted or edited by hand).
+    #[error("run {id} is refused: {reason}; nothing was written (remove {} if you did not make it)", dir.display())]
+    ForgedRun {
+        /// The run.
+        id: String,
+        /// Its folder.
+        dir: PathBuf,
+        /// What does not hold.
+        reason: String,
+    },
     /// The run cannot be resumed.
     #[error("run {id} cannot be resumed: it is {status}")]
     NotResumable {
@@ -467,12 +477,23 @@ pub fn unified_diff(path: &str, before: Option<&str>, after: Option<&str>) -> St
 }
 
 /// Restores the originals of every file run `id` wrote. Files changed since the run wrote
-/// them make it refuse, naming them, unless `force`. Returns the paths restored.
-pub fn undo(run: &RunStore, root: &std::path::Path, force: bool) -> Result<Vec<String>, EditError> {
+/// them make it refuse, naming them, unless `force`. Every path is checked against the
+/// workspace's rules before anything is written or deleted: a run's state is input, and a
+/// planted one must not reach outside the repository. Returns the paths restored.
+pub fn undo(run: &RunStore, workspace: &Workspace, force: bool) -> Result<Vec<String>, EditError> {
     let state = run.snapshot();
     if state.status == RunStatus::Undone {
         return Ok(Vec::new());
     }
+    for path in state.touched.keys() {
+        workspace
+            .check_path(path, true)
+            .map_err(|reason| EditError::Refused {
+                path: path.clone(),
+                reason,
+            })?;
+    }
+    let root = workspace.root();
     let mut changed = Vec::new();
     for (path, touched) in &state.touched {
         let current = std::fs::read(root.join(path)).ok();
@@ -495,20 +516,7 @@ pub fn undo(run: &RunStore, root: &std::path::Path, force: bool) -> Result<Vec<S
         let original = run.original(path)?;
         restored.insert(path.clone(), original);
     }
-    for (path, original) in &restored {
-        let full = root.join(path);
-        let io = |e: std::io::Error| EditError::Io {
-            path: full.clone(),
-            reason: e.to_string(),
-        };
-        match original {
-            Some(bytes) => run::write_atomically(&full, bytes).map_err(io)?,
-            None => match std::fs::remove_file(&full) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
-                _ => {}
-            },
-        }
-    }
+    workspace.restore(&restored)?;
     run.update(|s| s.status = RunStatus::Undone)?;
     Ok(restored.into_keys().collect())
 }

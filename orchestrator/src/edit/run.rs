@@ -314,21 +314,33 @@ impl RunStore {
             path: file.clone(),
             reason: format!("not a run state Quarry can read: {e}"),
         })?;
+        if let Err(reason) = check_state(id, &state) {
+            return Err(EditError::ForgedRun {
+                id: id.to_string(),
+                dir,
+                reason,
+            });
+        }
         Ok(RunStore {
             dir,
             state: Mutex::new(state),
         })
     }
 
-    /// Every run of the index, newest first.
+    /// Every run of the index, newest first; a run whose state fails [`RunStore::open`]'s
+    /// checks is not listed.
     pub fn list(index_dir: &Path) -> Vec<RunState> {
         let Ok(entries) = fs::read_dir(Self::runs_dir(index_dir)) else {
             return Vec::new();
         };
         let mut runs: Vec<RunState> = entries
             .flatten()
-            .filter_map(|e| fs::read_to_string(e.path().join("run.json")).ok())
-            .filter_map(|text| serde_json::from_str(&text).ok())
+            .filter_map(|e| {
+                let id = e.file_name().to_str()?.to_string();
+                let text = fs::read_to_string(e.path().join("run.json")).ok()?;
+                let state: RunState = serde_json::from_str(&text).ok()?;
+                check_state(&id, &state).is_ok().then_some(state)
+            })
             .collect();
         runs.sort_by(|a: &RunState, b| b.id.cmp(&a.id));
         runs
@@ -374,8 +386,7 @@ impl RunStore {
         }
         let original = match bytes {
             Some(bytes) => {
-                // Named after the path, so parallel tasks never pick the same name.
-                let name = blake3::hash(path.as_bytes()).to_hex()[..16].to_string();
+                let name = original_name(path);
                 let file = self.dir.join("originals").join(&name);
                 write_atomically(&file, bytes).map_err(|e| io_error(&file, e))?;
                 Some(name)
@@ -400,12 +411,72 @@ impl RunStore {
         let touched = self.lock().touched.get(path).cloned();
         match touched.and_then(|t| t.original) {
             Some(name) => {
+                // Only a regular file of the run's own `originals/`: never a link out of it.
                 let file = self.dir.join("originals").join(name);
+                let meta = fs::symlink_metadata(&file).map_err(|e| io_error(&file, e))?;
+                if !meta.is_file() {
+                    return Err(EditError::ForgedRun {
+                        id: self.lock().id.clone(),
+                        dir: self.dir.clone(),
+                        reason: format!("its saved original of {path} is not a regular file"),
+                    });
+                }
                 fs::read(&file).map(Some).map_err(|e| io_error(&file, e))
             }
             None => Ok(None),
         }
     }
+}
+
+/// The name under `originals/` of `path`'s saved original: derived from the path, so
+/// parallel tasks never pick the same name and a run's state cannot point anywhere else.
+fn original_name(path: &str) -> String {
+    blake3::hash(path.as_bytes()).to_hex()[..16].to_string()
+}
+
+/// A path as a run records it: relative, `/`-separated, no `.`/`..`/empty parts.
+fn is_plain_relative(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains('\\')
+        && !path.contains('\0')
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+/// What a state Quarry wrote always satisfies: it names its own folder, every path it
+/// touched or is about to write is plain and relative, and every saved original is the one
+/// named after its path. The workspace's full rules are applied again before each write.
+fn check_state(id: &str, state: &RunState) -> Result<(), String> {
+    if state.id != id {
+        return Err(format!("its state names run `{}`", state.id));
+    }
+    for (path, touched) in &state.touched {
+        if !is_plain_relative(path) {
+            return Err(format!(
+                "it records a file outside the repository: `{path}`"
+            ));
+        }
+        if let Some(name) = &touched.original
+            && *name != original_name(path)
+        {
+            return Err(format!(
+                "its saved original of {path} is `{name}`, not its own"
+            ));
+        }
+        if touched.original.is_some() != touched.existed {
+            return Err(format!("its record of {path} contradicts itself"));
+        }
+    }
+    if let Some(pending) = &state.pending_write
+        && let Some(path) = pending.files.keys().find(|p| !is_plain_relative(p))
+    {
+        return Err(format!(
+            "its pending write names a file outside the repository: `{path}`"
+        ));
+    }
+    Ok(())
 }
 
 /// Settings for unit tests.
@@ -430,6 +501,82 @@ mod tests {
             max_seconds: 60,
             dry_run: false,
         }
+    }
+
+    #[test]
+    fn forged_states_are_refused_and_not_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunStore::create(dir.path(), "real", settings()).unwrap();
+        run.keep_original("src/a.rs", Some(b"old")).unwrap();
+        let id = run.snapshot().id;
+        let good = run.snapshot();
+        type Forge = Box<dyn Fn(&mut RunState)>;
+        let forgeries: Vec<(&str, Forge)> = vec![
+            (
+                "outside",
+                Box::new(|s| {
+                    let t = s.touched.remove("src/a.rs").unwrap();
+                    s.touched.insert("../x.rs".into(), t);
+                }),
+            ),
+            (
+                "outside",
+                Box::new(|s| {
+                    let t = s.touched.remove("src/a.rs").unwrap();
+                    s.touched.insert("/tmp/x.rs".into(), t);
+                }),
+            ),
+            (
+                "not its own",
+                Box::new(|s| {
+                    s.touched.get_mut("src/a.rs").unwrap().original = Some("/etc/hostname".into());
+                }),
+            ),
+            (
+                "not its own",
+                Box::new(|s| {
+                    s.touched.get_mut("src/a.rs").unwrap().original = Some("../../run.json".into());
+                }),
+            ),
+            (
+                "pending write",
+                Box::new(|s| {
+                    let mut files = BTreeMap::new();
+                    files.insert("src/../../x".to_string(), Some("x".to_string()));
+                    s.pending_write = Some(PendingWrite {
+                        step: "t1".into(),
+                        files,
+                    });
+                }),
+            ),
+            ("names run", Box::new(|s| s.id = "other".into())),
+        ];
+        for (expected, forge) in forgeries {
+            let mut state = good.clone();
+            forge(&mut state);
+            let file = dir.path().join("runs").join(&id).join("run.json");
+            fs::write(&file, serde_json::to_vec(&state).unwrap()).unwrap();
+            let error = RunStore::open(dir.path(), &id)
+                .err()
+                .expect("refused")
+                .to_string();
+            assert!(error.contains(expected), "{expected}: {error}");
+            assert!(RunStore::list(dir.path()).is_empty(), "{expected}: listed");
+        }
+    }
+
+    #[test]
+    fn an_original_that_is_a_link_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunStore::create(dir.path(), "real", settings()).unwrap();
+        run.keep_original("src/a.rs", Some(b"old")).unwrap();
+        let saved = run.dir().join("originals").join(original_name("src/a.rs"));
+        fs::remove_file(&saved).unwrap();
+        let outside = dir.path().join("outside.txt");
+        fs::write(&outside, "not yours").unwrap();
+        std::os::unix::fs::symlink(&outside, &saved).unwrap();
+        let error = run.original("src/a.rs").unwrap_err().to_string();
+        assert!(error.contains("not a regular file"), "{error}");
     }
 
     #[test]

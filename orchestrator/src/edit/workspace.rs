@@ -172,6 +172,39 @@ impl Workspace {
         }
     }
 
+    /// Checks every path with [`Workspace::check_path`], failing on the first refused.
+    fn check_all<'p>(&self, paths: impl IntoIterator<Item = &'p String>) -> Result<(), EditError> {
+        for path in paths {
+            self.check_path(path, true)
+                .map_err(|reason| EditError::Refused {
+                    path: path.clone(),
+                    reason,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Puts files back as they were before a run (`None`: the run created it, so it is
+    /// removed), each path checked just before its write or delete.
+    pub fn restore(&self, originals: &BTreeMap<String, Option<Vec<u8>>>) -> Result<(), EditError> {
+        for (path, original) in originals {
+            self.check_all([path])?;
+            let full = self.root.join(path);
+            let io = |e: std::io::Error| EditError::Io {
+                path: full.clone(),
+                reason: e.to_string(),
+            };
+            match original {
+                Some(bytes) => write_atomically(&full, bytes).map_err(io)?,
+                None => match fs::remove_file(&full) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+                    _ => {}
+                },
+            }
+        }
+        Ok(())
+    }
+
     /// Writes one step's new file contents: the originals are kept in the run first, the
     /// contents recorded as pending, then each file replaced atomically. In a dry run only
     /// the in-memory view changes.
@@ -181,13 +214,7 @@ impl Workspace {
         step: &str,
         files: &BTreeMap<String, Option<String>>,
     ) -> Result<(), EditError> {
-        for path in files.keys() {
-            self.check_path(path, true)
-                .map_err(|reason| EditError::Refused {
-                    path: path.clone(),
-                    reason,
-                })?;
-        }
+        self.check_all(files.keys())?;
         if self.dry_run {
             let mut overlay = self.overlay.lock().unwrap_or_else(|p| p.into_inner());
             for (path, content) in files {
@@ -225,6 +252,8 @@ impl Workspace {
         run: &RunStore,
         files: &BTreeMap<String, Option<String>>,
     ) -> Result<(), EditError> {
+        // Checked again here: on resume `files` come from the run's state on disk.
+        self.check_all(files.keys())?;
         for (path, content) in files {
             let full = self.root.join(path);
             let io = |e: std::io::Error| EditError::Io {
