@@ -186,6 +186,83 @@ pub fn redact(text: &str, kind: TextKind) -> Redacted<'_> {
     }
 }
 
+/// An edit a model wrote against the redacted view of `original` (its SEARCH and REPLACE may
+/// hold markers where the model saw them), made to apply to the real text: each marker in
+/// SEARCH becomes the secret it stands for, found by where SEARCH lies in the redacted text,
+/// and each marker in REPLACE the secret of the same rule in SEARCH, in order. `None` when
+/// neither holds a marker, SEARCH does not occur exactly once in the redacted text, or
+/// REPLACE names a secret SEARCH does not hold (a model cannot conjure one).
+pub fn unredact_edit(
+    original: &str,
+    kind: TextKind,
+    search: &str,
+    replace: &str,
+) -> Option<(String, String)> {
+    if !search.contains("«redacted: ") && !replace.contains("«redacted: ") {
+        return None;
+    }
+    let findings = find(original, kind);
+    // The redacted text, and where each finding's stand-in lies in it.
+    let mut redacted = String::with_capacity(original.len());
+    let mut stand_ins = Vec::with_capacity(findings.len());
+    let mut at = 0;
+    for finding in &findings {
+        redacted.push_str(&original[at..finding.start]);
+        let secret = &original[finding.start..finding.end];
+        let stand_in = format!(
+            "{}{}",
+            marker(finding.rule),
+            "\n".repeat(secret.matches('\n').count())
+        );
+        stand_ins.push((redacted.len(), stand_in.clone(), finding.rule, secret));
+        redacted.push_str(&stand_in);
+        at = finding.end;
+    }
+    redacted.push_str(&original[at..]);
+    let mut matches = redacted.match_indices(search);
+    let (offset, _) = matches.next()?;
+    if matches.next().is_some() {
+        return None;
+    }
+    let end = offset + search.len();
+    let inside: Vec<&(usize, String, &str, &str)> = stand_ins
+        .iter()
+        .filter(|(start, _, rule, _)| *start >= offset && start + marker(rule).len() <= end)
+        .collect();
+    let mut real_search = String::with_capacity(search.len());
+    let mut cursor = offset;
+    for (start, stand_in, _, secret) in &inside {
+        real_search.push_str(&redacted[cursor..*start]);
+        real_search.push_str(secret);
+        // The stand-in's kept line breaks are the secret's own, even past SEARCH's end.
+        cursor = (start + stand_in.len()).min(end);
+    }
+    real_search.push_str(&redacted[cursor..end]);
+    // REPLACE: the k-th marker of a rule is the k-th secret of that rule in SEARCH.
+    let mut used: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut real_replace = String::with_capacity(replace.len());
+    let mut rest = replace;
+    while let Some(begin) = rest.find("«redacted: ") {
+        let close = rest[begin..].find('»')? + begin;
+        let rule = &rest[begin + "«redacted: ".len()..close];
+        let nth = used.entry(rule).or_insert(0);
+        let (_, stand_in, _, secret) = inside.iter().filter(|(_, _, r, _)| *r == rule).nth(*nth)?;
+        *nth += 1;
+        real_replace.push_str(&rest[..begin]);
+        real_replace.push_str(secret);
+        // The line breaks the stand-in kept belong to the secret.
+        let after = &rest[close + '»'.len_utf8()..];
+        let padding = stand_in.len() - marker(rule).len();
+        rest = if after.len() >= padding && after[..padding].bytes().all(|b| b == b'\n') {
+            &after[padding..]
+        } else {
+            after
+        };
+    }
+    real_replace.push_str(rest);
+    Some((real_search, real_replace))
+}
+
 /// [`redact`] for text bound for a model or an agent, whatever its origin: the text alone.
 pub fn redact_outgoing(text: &str) -> Cow<'_, str> {
     redact(text, TextKind::Data).text

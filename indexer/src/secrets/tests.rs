@@ -295,3 +295,48 @@ fn clean_text_is_borrowed_untouched() {
     assert!(matches!(redacted.text, Cow::Borrowed(_)));
     assert!(redacted.counts.is_empty());
 }
+
+#[test]
+fn an_edit_written_against_the_redacted_view_applies_to_the_real_text() {
+    let token = format!("ghp_{}", "Zx9QwErTyUiOpAsDfGhJkLzXcVbNm1234567");
+    let key = pem("    ");
+    let original = format!(
+        "TOKEN = \"{token}\"\nKEY = \"\"\"\n    {key}\n\"\"\"\n\ndef client():\n    return Client(TOKEN)\n"
+    );
+    let seen = redact(&original, TextKind::Code).text.into_owned();
+    assert!(!seen.contains(&token));
+    // The model renames TOKEN and keeps the secret it saw as a marker.
+    let search = "TOKEN = \"«redacted: github-token»\"\n";
+    let replace = "GITHUB_TOKEN = \"«redacted: github-token»\"\n";
+    let (real_search, real_replace) =
+        unredact_edit(&original, TextKind::Code, search, replace).expect("maps back");
+    assert_eq!(real_search, format!("TOKEN = \"{token}\"\n"));
+    assert_eq!(real_replace, format!("GITHUB_TOKEN = \"{token}\"\n"));
+    // A multi-line key, its kept line breaks included.
+    let at = seen.find("KEY = ").unwrap();
+    let end = seen[at..].find("\n\n\"\"\"").map(|e| at + e).unwrap();
+    let search = &seen[at..end];
+    let (real_search, real_replace) = unredact_edit(
+        &original,
+        TextKind::Code,
+        search,
+        &search.replace("KEY", "SIGNING_KEY"),
+    )
+    .expect("maps back");
+    assert!(original.contains(&real_search));
+    assert!(real_replace.contains(&key) && real_replace.starts_with("SIGNING_KEY"));
+    // No marker: nothing to do. A marker the SEARCH does not hold: refused.
+    assert_eq!(
+        unredact_edit(&original, TextKind::Code, "def client", "x"),
+        None
+    );
+    assert_eq!(
+        unredact_edit(
+            &original,
+            TextKind::Code,
+            "def client():\n",
+            "«redacted: stripe-key»"
+        ),
+        None
+    );
+}

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use quarry_indexer::secrets;
 use quarry_retriever::{ContextPack, SearchRequest};
 use tokio::task::JoinSet;
 
@@ -501,13 +502,20 @@ impl EditSession {
             if current.is_none() && !is_new && !block.search.trim().is_empty() {
                 return Err(format!("block {}: {path} does not exist", n + 1));
             }
-            let (text, kind) = apply_block(
-                current.as_deref().unwrap_or(""),
+            let current_text = current.as_deref().unwrap_or("");
+            // The worker saw the file with its secrets redacted; markers it kept are put back.
+            let unredacted = secrets::unredact_edit(
+                current_text,
+                secrets::TextKind::of_path(&path),
                 &block.search,
                 &block.replace,
-                &path,
-            )
-            .map_err(|e| format!("block {}: {e}", n + 1))?;
+            );
+            let (search, replace) = match &unredacted {
+                Some((search, replace)) => (search.as_str(), replace.as_str()),
+                None => (block.search.as_str(), block.replace.as_str()),
+            };
+            let (text, kind) = apply_block(current_text, search, replace, &path)
+                .map_err(|e| format!("block {}: {e}", n + 1))?;
             if kind == MatchKind::TrailingWhitespace {
                 tolerated.push(format!("block {} ({path})", n + 1));
             }
