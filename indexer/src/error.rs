@@ -29,6 +29,24 @@ pub enum IndexError {
         /// What was found to be wrong.
         reason: String,
     },
+    /// The index exists but this user or this file system cannot open it as needed: a
+    /// read-only mount, another user's index. Nothing is wrong with it; rebuilding would not
+    /// help and could destroy a shared index.
+    #[error("index at {} cannot be opened: {reason}", .index_dir.display())]
+    Unreadable {
+        /// The index directory.
+        index_dir: PathBuf,
+        /// What the system refused, and what to do.
+        reason: String,
+    },
+    /// An index directory that cannot hold an index for this root.
+    #[error("--index-dir {}: {reason}", .dir.display())]
+    BadIndexDir {
+        /// The directory given.
+        dir: PathBuf,
+        /// Why it is refused.
+        reason: String,
+    },
     /// The index was written by a Quarry with another schema.
     #[error(
         "index at {} has schema version {found}, this quarry needs {expected}; run `quarry index` to rebuild it",
@@ -100,6 +118,41 @@ pub enum IndexError {
 }
 
 impl IndexError {
+    /// The error for a store of the index at `index_dir` that failed to open with `cause`:
+    /// [`IndexError::Unreadable`] when the system refused access (permissions, a read-only
+    /// file system), [`IndexError::Corrupt`] for anything else.
+    pub fn opening(index_dir: &std::path::Path, what: &str, cause: impl std::fmt::Display) -> Self {
+        let text = cause.to_string();
+        let lower = text.to_ascii_lowercase();
+        let refused = if lower.contains("read-only file system")
+            || lower.contains("readonlyfilesystem")
+            || lower.contains("os error 30")
+        {
+            Some(
+                "it is on a read-only file system and this search needs to write beside it; use --mode keyword, or copy the index somewhere writable",
+            )
+        } else if lower.contains("permission denied")
+            || lower.contains("permissiondenied")
+            || lower.contains("os error 13")
+        {
+            Some(
+                "permission denied (is it another user's index?); ask its owner for access, or index the repository with an --index-dir of your own",
+            )
+        } else {
+            None
+        };
+        match refused {
+            Some(advice) => IndexError::Unreadable {
+                index_dir: index_dir.to_path_buf(),
+                reason: format!("{what}: {advice}"),
+            },
+            None => IndexError::Corrupt {
+                index_dir: index_dir.to_path_buf(),
+                reason: format!("{what} unreadable: {text}"),
+            },
+        }
+    }
+
     /// Wraps an I/O error with what was being done to which path.
     pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();

@@ -13,6 +13,72 @@ use crate::IndexError;
 /// Name of the index directory inside a repository root, by default.
 pub const DEFAULT_DIR_NAME: &str = ".quarry";
 
+/// `path` made absolute and free of `.`, `..` and symlinks as far as it exists, so it
+/// compares equal to the paths the walk sees.
+fn resolve(path: &Path) -> Result<PathBuf, IndexError> {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(IndexError::io("resolving", path))?
+            .join(path)
+    };
+    // Canonicalize the longest existing ancestor; append the rest as written.
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            let mut out = real;
+            for part in rest.iter().rev() {
+                match part {
+                    std::path::Component::ParentDir => {
+                        out.pop();
+                    }
+                    std::path::Component::Normal(name) => out.push(name),
+                    _ => {}
+                }
+            }
+            return Ok(out);
+        }
+        match (existing.parent(), existing.components().next_back()) {
+            (Some(parent), Some(last)) => {
+                rest.push(last);
+                existing = parent;
+            }
+            _ => return Ok(absolute),
+        }
+    }
+}
+
+/// Refuses an index directory that would index itself or hide sources: the repository
+/// itself or a folder holding it, or a folder inside it that already holds files and is
+/// not an index. An empty or new folder inside the repository is fine: the walk leaves the
+/// index directory out.
+fn check_index_dir(root: &Path, dir: &Path, given: &Path) -> Result<(), IndexError> {
+    let refuse = |reason: &str| IndexError::BadIndexDir {
+        dir: given.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    if root.starts_with(dir) {
+        return Err(refuse(
+            "is the repository or a folder that holds it; the index would index itself (use a folder of its own, such as .quarry)",
+        ));
+    }
+    if dir.starts_with(root) && dir.is_dir() {
+        let is_index = dir.file_name() == Some(std::ffi::OsStr::new(DEFAULT_DIR_NAME))
+            || dir.join(MANIFEST_FILE).is_file()
+            || dir.join("VERSION").is_file()
+            || dir.join("lock").is_file();
+        let empty = fs::read_dir(dir).map_or(true, |mut entries| entries.next().is_none());
+        if !is_index && !empty {
+            return Err(refuse(
+                "is a folder of the repository that holds other files, which would be left out of the index; use an empty or new folder, or one outside the repository",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The paths that make up one index.
 #[derive(Debug, Clone)]
 pub struct IndexLayout {
@@ -34,10 +100,11 @@ impl IndexLayout {
             .canonicalize()
             .map_err(IndexError::io("resolving", root))?;
         let dir = match index_dir {
-            Some(dir) if dir.is_absolute() => dir.to_path_buf(),
-            Some(dir) => std::env::current_dir()
-                .map_err(IndexError::io("resolving", dir))?
-                .join(dir),
+            Some(given) => {
+                let dir = resolve(given)?;
+                check_index_dir(&root, &dir, given)?;
+                dir
+            }
             None => root.join(DEFAULT_DIR_NAME),
         };
         Ok(IndexLayout { root, dir })
@@ -102,16 +169,24 @@ impl IndexLayout {
     /// Fails with [`IndexError::NoIndex`] when no index exists here, or
     /// [`IndexError::SchemaMismatch`] when it was written with another schema.
     pub fn check_readable(&self) -> Result<(), IndexError> {
-        if !self.exists() {
-            return Err(IndexError::NoIndex {
-                root: self.root.clone(),
-                index_dir: self.dir.clone(),
-            });
+        let denied = |e: &std::io::Error| e.kind() == std::io::ErrorKind::PermissionDenied;
+        match fs::metadata(self.manifest()) {
+            Ok(meta) if meta.is_file() => {}
+            Err(e) if denied(&e) => {
+                return Err(IndexError::opening(&self.dir, "manifest", e));
+            }
+            _ => {
+                return Err(IndexError::NoIndex {
+                    root: self.root.clone(),
+                    index_dir: self.dir.clone(),
+                });
+            }
         }
-        let found = fs::read_to_string(self.version_file())
-            .ok()
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .unwrap_or(0);
+        let found = match fs::read_to_string(self.version_file()) {
+            Ok(text) => text.trim().parse::<u32>().unwrap_or(0),
+            Err(e) if denied(&e) => return Err(IndexError::opening(&self.dir, "VERSION", e)),
+            Err(_) => 0,
+        };
         if found != crate::manifest::SCHEMA_VERSION {
             return Err(IndexError::SchemaMismatch {
                 index_dir: self.dir.clone(),

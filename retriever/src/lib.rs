@@ -41,9 +41,9 @@ pub enum SearchError {
     /// The query has no words to search for.
     #[error("empty query; pass words or identifiers to search for")]
     EmptyQuery,
-    /// `k` was zero.
-    #[error("-k must be at least 1")]
-    ZeroK,
+    /// `k` was zero or beyond [`MAX_K`].
+    #[error("-k must be at least 1 and at most {MAX_K} (got {0})")]
+    BadK(usize),
     /// The path filter is not a valid glob.
     #[error("invalid --path glob `{glob}`: {reason}")]
     BadGlob {
@@ -117,6 +117,18 @@ pub enum SearchError {
     /// The index could not be read.
     #[error(transparent)]
     Index(#[from] IndexError),
+}
+
+/// The most hits one search returns: candidate lists, fusion and packing are sized by `k`,
+/// so it is bounded before anything is allocated for it.
+pub const MAX_K: usize = 1000;
+
+/// Refuses a `k` of zero or over [`MAX_K`].
+pub fn check_k(k: usize) -> Result<(), SearchError> {
+    if k == 0 || k > MAX_K {
+        return Err(SearchError::BadK(k));
+    }
+    Ok(())
 }
 
 /// Which retrievers answer a search.
@@ -404,9 +416,7 @@ impl Retriever {
         if request.query.trim().is_empty() {
             return Err(SearchError::EmptyQuery);
         }
-        if request.k == 0 {
-            return Err(SearchError::ZeroK);
-        }
+        check_k(request.k)?;
         let model = self.embedder.as_ref().map(|e| e.model_id().to_string());
         if self.commits.is_none() {
             let busy = self.writer_active();
@@ -440,9 +450,7 @@ impl Retriever {
         if request.query.trim().is_empty() {
             return Err(SearchError::EmptyQuery);
         }
-        if request.k == 0 {
-            return Err(SearchError::ZeroK);
-        }
+        check_k(request.k)?;
         if let Some(lang) = &request.lang {
             check_language(lang)?;
         }
@@ -571,6 +579,14 @@ pub(crate) fn select(
         });
         if hits.len() == k {
             break;
+        }
+    }
+    // A lifted exact definition can outrank hits with higher fused scores; its score is
+    // raised to theirs so `score` never increases down the list (`--explain` keeps the raw
+    // scores).
+    for i in (0..hits.len().saturating_sub(1)).rev() {
+        if hits[i].score < hits[i + 1].score {
+            hits[i].score = hits[i + 1].score;
         }
     }
     hits

@@ -142,6 +142,13 @@ pub fn chunk_file(
         Language::Markdown => text::chunk_markdown(path, text, settings, counter),
         Language::Text(name) => text::chunk_lines(path, name, text, settings, counter),
     };
+    let max_bytes = window::max_chunk_bytes(settings.max_tokens);
+    if chunks.iter().any(|c| c.text.len() > max_bytes) {
+        chunks = chunks
+            .into_iter()
+            .flat_map(|c| window::cap_bytes(c, max_bytes))
+            .collect();
+    }
     for chunk in &mut chunks {
         chunk.id = chunk_id(chunk);
     }

@@ -111,9 +111,124 @@ pub(crate) fn split_outline(base: Chunk, budget: usize, counter: &dyn TokenCount
         .collect()
 }
 
+/// The most bytes a chunk's text may hold for `max_tokens`: about eight bytes a token, never
+/// under 4 KiB nor over 64 KiB. Token budgets bound ordinary code; this bounds what they
+/// cannot, such as a minified bundle's single line of megabytes.
+pub(crate) fn max_chunk_bytes(max_tokens: usize) -> usize {
+    max_tokens.saturating_mul(8).clamp(4 * 1024, 64 * 1024)
+}
+
+/// Returns `chunk` as is when its text fits `max_bytes`, otherwise pieces of it that do: cut
+/// at a line break when one is in reach, else at a space or punctuation near the limit, else
+/// at a character boundary. Each piece keeps the chunk's metadata and spans the lines it
+/// holds (a piece of one long line spans that line).
+pub(crate) fn cap_bytes(chunk: Chunk, max_bytes: usize) -> Vec<Chunk> {
+    if chunk.text.len() <= max_bytes {
+        return vec![chunk];
+    }
+    let text = chunk.text.as_str();
+    let mut pieces = Vec::new();
+    let mut at = 0;
+    let mut line = chunk.start_line;
+    while at < text.len() {
+        let end = cut_point(text, at, max_bytes);
+        let piece = &text[at..end];
+        let breaks = piece.matches('\n').count() as u32;
+        let body = piece.trim_end_matches('\n');
+        if !body.trim().is_empty() {
+            let leading = (piece.len() - piece.trim_start_matches('\n').len()) as u32;
+            let mut out = chunk.clone();
+            out.text = body.trim_start_matches('\n').to_string();
+            out.start_line = (line + leading).min(chunk.end_line);
+            out.end_line = (line + body.matches('\n').count() as u32).min(chunk.end_line);
+            out.start_byte = chunk.start_byte + at;
+            out.end_byte = chunk.start_byte + end;
+            pieces.push(out);
+        }
+        line += breaks;
+        at = end;
+    }
+    pieces
+}
+
+/// Where the piece starting at `at` ends: at most `max_bytes` on, at a char boundary.
+fn cut_point(text: &str, at: usize, max_bytes: usize) -> usize {
+    if text.len() - at <= max_bytes {
+        return text.len();
+    }
+    let mut limit = at + max_bytes;
+    while !text.is_char_boundary(limit) {
+        limit -= 1;
+    }
+    let window = &text[at..limit];
+    if let Some(newline) = window.rfind('\n')
+        && newline > 0
+    {
+        return at + newline + 1;
+    }
+    // No line break in reach: cut after a space or punctuation in the last quarter.
+    let floor = window.len() - window.len() / 4;
+    let soft = window
+        .char_indices()
+        .rev()
+        .take_while(|(i, _)| *i >= floor)
+        .find(|(_, c)| c.is_whitespace() || matches!(c, ';' | ',' | '}' | ')' | '>'))
+        .map(|(i, c)| i + c.len_utf8());
+    at + soft.unwrap_or(window.len()).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn long_line_chunk(text: String) -> Chunk {
+        Chunk {
+            id: String::new(),
+            path: "app.min.js".into(),
+            lang: "text".into(),
+            kind: crate::ChunkKind::Text,
+            symbol: None,
+            signature: None,
+            doc: None,
+            context: None,
+            start_line: 1,
+            end_line: text.lines().count() as u32,
+            start_byte: 0,
+            end_byte: text.len(),
+            text,
+        }
+    }
+
+    #[test]
+    fn a_huge_line_is_cut_into_pieces_under_the_cap() {
+        let line: String = (0..40_000).map(|i| format!("var a{i}=f({i});")).collect();
+        let text = format!("// header\n{line}\n// footer");
+        let pieces = cap_bytes(long_line_chunk(text.clone()), 4096);
+        assert!(pieces.len() > 100);
+        assert!(pieces.iter().all(|p| p.text.len() <= 4096));
+        // Nothing lost: the pieces put back together are the text.
+        let joined: String = pieces
+            .iter()
+            .map(|p| &text[p.start_byte..p.end_byte])
+            .collect();
+        assert_eq!(joined.trim_end(), text.trim_end());
+        assert_eq!(pieces[0].start_line, 1);
+        assert!(pieces.iter().skip(1).all(|p| p.start_line >= 2));
+        assert_eq!(pieces.last().unwrap().end_line, 3);
+        let small = long_line_chunk("fn a() {}".into());
+        assert_eq!(cap_bytes(small.clone(), 4096), vec![small]);
+    }
+
+    #[test]
+    fn cuts_keep_multibyte_characters_whole() {
+        let text = "é".repeat(10_000);
+        let pieces = cap_bytes(long_line_chunk(text), 4097);
+        assert!(
+            pieces
+                .iter()
+                .all(|p| p.text.len() <= 4097 && p.text.chars().all(|c| c == 'é'))
+        );
+    }
 
     #[test]
     fn windows_cover_everything_and_overlap() {

@@ -10,8 +10,14 @@ pub mod tokenizer;
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tantivy::collector::TopDocs;
+use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
+use tantivy::directory::{
+    Directory, DirectoryLock, FileHandle, Lock, META_LOCK, MmapDirectory, WatchCallback,
+    WatchHandle, WritePtr,
+};
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
@@ -148,6 +154,65 @@ pub struct KeywordHit {
     pub chunk: Chunk,
 }
 
+/// The keyword index's files as Quarry opens them: tantivy's memory-mapped directory, except
+/// that the meta lock a reader cannot create (a read-only file system, another user's
+/// index) is taken as granted. A reader takes that lock only so that a writer's garbage
+/// collection does not delete files while it loads; where the reader may not create a file,
+/// a reload that races a writer fails and is retried by the next search, never corrupting
+/// anything. Every other lock (the writer's) and every write behave as tantivy's.
+#[derive(Clone, Debug)]
+struct ReaderDirectory(MmapDirectory);
+
+impl Directory for ReaderDirectory {
+    fn get_file_handle(&self, path: &Path) -> Result<Arc<dyn FileHandle>, OpenReadError> {
+        self.0.get_file_handle(path)
+    }
+
+    fn delete(&self, path: &Path) -> Result<(), DeleteError> {
+        self.0.delete(path)
+    }
+
+    fn exists(&self, path: &Path) -> Result<bool, OpenReadError> {
+        self.0.exists(path)
+    }
+
+    fn open_write(&self, path: &Path) -> Result<WritePtr, OpenWriteError> {
+        self.0.open_write(path)
+    }
+
+    fn atomic_read(&self, path: &Path) -> Result<Vec<u8>, OpenReadError> {
+        self.0.atomic_read(path)
+    }
+
+    fn atomic_write(&self, path: &Path, data: &[u8]) -> std::io::Result<()> {
+        self.0.atomic_write(path, data)
+    }
+
+    fn sync_directory(&self) -> std::io::Result<()> {
+        self.0.sync_directory()
+    }
+
+    fn acquire_lock(&self, lock: &Lock) -> Result<DirectoryLock, LockError> {
+        match self.0.acquire_lock(lock) {
+            Err(LockError::IoError(error))
+                if lock.filepath == META_LOCK.filepath
+                    && matches!(
+                        error.kind(),
+                        std::io::ErrorKind::PermissionDenied
+                            | std::io::ErrorKind::ReadOnlyFilesystem
+                    ) =>
+            {
+                Ok(DirectoryLock::from(Box::new(())))
+            }
+            other => other,
+        }
+    }
+
+    fn watch(&self, callback: WatchCallback) -> tantivy::Result<WatchHandle> {
+        self.0.watch(callback)
+    }
+}
+
 /// The tantivy index of one Quarry index directory.
 pub struct KeywordIndex {
     dir: PathBuf,
@@ -167,11 +232,12 @@ impl KeywordIndex {
         if !dir.join("meta.json").is_file() {
             return Err(corrupt("keyword index is missing".to_string()));
         }
-        let index = Index::open_in_dir(dir)
-            .map_err(|e| corrupt(format!("keyword index unreadable: {e}")))?;
+        let opening = |e: tantivy::TantivyError| IndexError::opening(index_dir, "keyword index", e);
+        let directory = MmapDirectory::open(dir)
+            .map_err(|e| IndexError::opening(index_dir, "keyword index", e))?;
+        let index = Index::open(ReaderDirectory(directory)).map_err(opening)?;
         let fields = Fields::resolve(&index.schema()).map_err(corrupt)?;
-        Self::from_index(dir, index, fields)
-            .map_err(|e| corrupt(format!("keyword index unreadable: {e}")))
+        Self::from_index(dir, index, fields).map_err(opening)
     }
 
     /// Creates an empty index in `dir`, replacing whatever was there.
@@ -389,6 +455,7 @@ impl ChunkStore for KeywordIndex {
     fn commit(&mut self) -> Result<(), IndexError> {
         if let Some(writer) = self.writer.as_mut() {
             writer.commit()?;
+            share_like_dir(&self.dir);
         }
         self.reader.reload()?;
         Ok(())
@@ -402,7 +469,25 @@ impl ChunkStore for KeywordIndex {
     fn finish(&mut self) -> Result<(), IndexError> {
         if let Some(writer) = self.writer.take() {
             writer.wait_merging_threads()?;
+            share_like_dir(&self.dir);
         }
         Ok(())
+    }
+}
+
+/// Gives the files tantivy writes through a temporary file (`meta.json`, `.managed.json`,
+/// created owner-only) the permissions of every other file of the index: what the
+/// directory allows, without execute. An index others may read (a shared checkout, CI's
+/// index read by developers) is then readable whole.
+fn share_like_dir(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(meta) = fs::metadata(dir) else { return };
+        let mode = meta.permissions().mode() & 0o666;
+        for name in ["meta.json", ".managed.json"] {
+            // Best effort: a file that cannot be changed stays as tantivy wrote it.
+            let _ = fs::set_permissions(dir.join(name), fs::Permissions::from_mode(mode));
+        }
     }
 }

@@ -79,10 +79,7 @@ impl EdgeVectorStore {
                 .build();
             EdgeShard::new(dir, config)
         };
-        let shard = shard.map_err(|e| IndexError::Corrupt {
-            index_dir: index_dir.to_path_buf(),
-            reason: format!("vector store unreadable: {e}"),
-        })?;
+        let shard = shard.map_err(|e| IndexError::opening(index_dir, "vector store", e))?;
         let store = EdgeVectorStore {
             dir: dir.to_path_buf(),
             index_dir: index_dir.to_path_buf(),
@@ -113,10 +110,8 @@ impl EdgeVectorStore {
                 reason: "vector store is missing".to_string(),
             });
         }
-        let shard = EdgeShard::load(dir, None).map_err(|e| IndexError::Corrupt {
-            index_dir: index_dir.to_path_buf(),
-            reason: format!("vector store unreadable: {e}"),
-        })?;
+        let shard = EdgeShard::load(dir, None)
+            .map_err(|e| IndexError::opening(index_dir, "vector store", e))?;
         Ok(EdgeVectorStore {
             dir: dir.to_path_buf(),
             index_dir: index_dir.to_path_buf(),
