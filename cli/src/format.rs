@@ -1,4 +1,5 @@
-//! Human-readable numbers, sizes, durations and colours for terminal output.
+//! Human-readable numbers, sizes, durations and colours for terminal output, and making
+//! text from files and models safe to print on a terminal.
 
 use std::io::{IsTerminal, Write};
 
@@ -9,6 +10,21 @@ pub fn print_line(text: &str) -> std::io::Result<()> {
     out.write_all(text.as_bytes())?;
     out.write_all(b"\n")?;
     out.flush()
+}
+
+/// `text` with every control character but line breaks and tabs shown as `\u{fffd}`: file
+/// names, file contents and model answers can hold escape sequences that would move the
+/// cursor, retitle the window or recolour the terminal. Quarry's own colours are added after.
+pub fn sanitize(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| if unsafe_char(c) { '\u{fffd}' } else { c })
+            .collect(),
+    )
 }
 
 /// `1234567` → `1,234,567`.
@@ -138,6 +154,19 @@ impl Style {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_made_visible_and_plain_text_is_borrowed() {
+        assert_eq!(
+            sanitize("a\x1b]0;x\x07b\tc\nd"),
+            "a\u{fffd}]0;x\u{fffd}b\tc\nd"
+        );
+        assert!(matches!(
+            sanitize("plain text"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(sanitize("\u{9b}2J"), "\u{fffd}2J");
+    }
 
     #[test]
     fn formats() {

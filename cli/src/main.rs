@@ -8,6 +8,7 @@ mod commands;
 mod daemon;
 mod format;
 mod mcp;
+mod mcp_stdio;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -141,11 +142,27 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            let message = format!("{err:#}").replace('\n', " ");
-            eprintln!("error: {message}");
+            eprintln!("error: {}", format::sanitize(&one_line(&err)));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: a cause whose text the line
+/// already holds (an I/O error its wrapper quoted) is not repeated.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message.replace('\n', " ")
 }
 
 /// A reader that stopped reading (`quarry search ... | head`) is not an error.
@@ -173,4 +190,17 @@ fn init_logging(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_cause_the_message_already_quotes_is_not_repeated() {
+        let io = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let text = io.to_string();
+        let err = anyhow::Error::new(io).context(format!("reading /x: {text}"));
+        assert_eq!(super::one_line(&err), format!("reading /x: {text}"));
+        let err = anyhow::anyhow!("inner\ncause").context("outer");
+        assert_eq!(super::one_line(&err), "outer: inner cause");
+    }
 }

@@ -18,6 +18,7 @@ use clap::Args;
 use quarry_indexer::IndexLayout;
 use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
 use quarry_indexer::embed::{Embedder, SharedEmbedder};
+use quarry_indexer::secrets;
 use quarry_indexer::sync::{SyncEvent, SyncOptions, is_keyword_only, sync};
 use quarry_indexer::walk::is_secret_path;
 use quarry_orchestrator::ask::{CommitContext, ask, history_request};
@@ -44,6 +45,8 @@ use crate::daemon::client::DaemonClient;
 
 /// Most lines `read_chunk` returns at once.
 const MAX_READ_LINES: u32 = 2000;
+/// Most bytes `read_chunk` returns at once.
+const MAX_READ_BYTES: usize = 256 * 1024;
 
 /// Arguments of `quarry mcp`.
 #[derive(Debug, Args)]
@@ -84,8 +87,10 @@ pub fn run(args: McpArgs, index_dir: Option<&Path>) -> Result<()> {
         if args.index_on_start {
             server.start_indexing(args.keyword_only);
         }
-        let running = server.serve(rmcp::transport::stdio()).await?;
+        let (transport, writer) = crate::mcp_stdio::Stdio::start().split();
+        let running = server.serve(transport).await?;
         running.waiting().await?;
+        crate::mcp_stdio::Stdio::flush(writer).await;
         anyhow::Ok(())
     })
 }
@@ -665,6 +670,14 @@ fn read_lines(root: &Path, args: &ReadArgs) -> Result<serde_json::Value, String>
         std::fs::read(&resolved).map_err(|e| format!("cannot read `{}`: {e}", args.path))?;
     let text =
         String::from_utf8(bytes).map_err(|_| format!("`{}` is not UTF-8 text", args.path))?;
+    if secrets::is_secret_content(&args.path, &text) {
+        return Err(format!(
+            "`{}` holds a secret (a key or credentials file); quarry never returns it",
+            args.path
+        ));
+    }
+    // Secrets inside an ordinary file are redacted as in the index; lines stay where they are.
+    let text = secrets::redact(&text, secrets::TextKind::of_path(&args.path)).text;
     let lines: Vec<&str> = text.lines().collect();
     if from as usize > lines.len() {
         return Err(format!("`{}` has only {} lines", args.path, lines.len()));
@@ -672,12 +685,25 @@ fn read_lines(root: &Path, args: &ReadArgs) -> Result<serde_json::Value, String>
     let to = to.min(lines.len() as u32);
     let mut body = lines[from as usize - 1..to as usize].join("\n");
     body.push('\n');
-    Ok(serde_json::json!({
+    // A minified file's one line can be megabytes: the answer stays bounded.
+    let truncated = body.len() > MAX_READ_BYTES;
+    if truncated {
+        let mut cut = MAX_READ_BYTES;
+        while !body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        body.truncate(cut);
+    }
+    let mut answer = serde_json::json!({
         "path": args.path.trim_start_matches("./"),
         "start_line": from,
         "end_line": to,
         "text": body,
-    }))
+    });
+    if truncated {
+        answer["truncated"] = serde_json::Value::Bool(true);
+    }
+    Ok(answer)
 }
 
 fn json_result(value: &impl serde::Serialize) -> CallToolResult {

@@ -127,7 +127,7 @@ pub fn run(args: AskArgs, index_dir: Option<&Path>) -> Result<()> {
         if stream {
             let mut out = std::io::stdout().lock();
             // A closed stdout shows up again, as an error, when the answer is printed below.
-            let _ = out.write_all(delta.as_bytes());
+            let _ = out.write_all(format::sanitize(delta).as_bytes());
             let _ = out.flush();
         }
     };
@@ -160,7 +160,10 @@ pub fn run(args: AskArgs, index_dir: Option<&Path>) -> Result<()> {
         writeln!(
             out,
             "{}",
-            mark_unverified(answer.answer.trim_end(), &answer.unverified)
+            format::sanitize(&mark_unverified(
+                answer.answer.trim_end(),
+                &answer.unverified
+            ))
         )?;
     }
     write_sources(&mut out, &answer, &pack, &commits, Style::stdout())?;
@@ -207,8 +210,8 @@ fn write_sources(
             writeln!(
                 out,
                 "  {}  {}",
-                style.path(&citation.label()),
-                style.symbol(&symbol)
+                style.path(&format::sanitize(&citation.label())),
+                style.symbol(&format::sanitize(&symbol))
             )?;
         }
     }
@@ -222,7 +225,7 @@ fn write_sources(
             out,
             "  {}  {}",
             style.path(&format!("commit {short}")),
-            style.symbol(subject)
+            style.symbol(&format::sanitize(subject))
         )?;
     }
     if !answer.unverified.is_empty() || !answer.unverified_commits.is_empty() {

@@ -96,9 +96,10 @@ pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
         return Ok(());
     }
     if hits.is_empty() {
-        eprintln!("no matches for `{}`", args.query);
+        eprintln!("no matches for `{}`", crate::format::sanitize(&args.query));
         return Ok(());
     }
+    let hits: Vec<Hit> = hits.into_iter().map(printable).collect();
     let style = Style::stdout();
     let words = query_words(&args.query);
     for (i, hit) in hits.iter().enumerate() {
@@ -108,6 +109,15 @@ pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
         write_hit(&mut out, hit, &words, style)?;
     }
     Ok(())
+}
+
+/// `hit` with what came from files (path, symbol, text) safe to print on a terminal.
+fn printable(mut hit: Hit) -> Hit {
+    use crate::format::sanitize;
+    hit.path = sanitize(&hit.path).into_owned();
+    hit.symbol = hit.symbol.map(|s| sanitize(&s).into_owned());
+    hit.text = sanitize(&hit.text).into_owned();
+    hit
 }
 
 /// Opens the index for searching in `mode`, loading the model only when the index has
