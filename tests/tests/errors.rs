@@ -109,11 +109,10 @@ fn an_index_from_another_schema_version_is_rebuilt() {
     repo.index();
     let manifest = repo.path().join(".quarry/manifest.json");
     let text = fs::read_to_string(&manifest).expect("manifest");
-    fs::write(
-        &manifest,
-        text.replacen("\"schema_version\":2", "\"schema_version\":0", 1),
-    )
-    .expect("write");
+    let current = fs::read_to_string(repo.path().join(".quarry/VERSION")).expect("version");
+    let stamp = format!("\"schema_version\":{}", current.trim());
+    assert!(text.contains(&stamp), "{stamp} not in the manifest");
+    fs::write(&manifest, text.replacen(&stamp, "\"schema_version\":0", 1)).expect("write");
     fs::write(repo.path().join(".quarry/VERSION"), "0").expect("version");
     let error = repo.quarry(&["search", "note"]).one_line_error();
     assert!(error.contains("schema version 0"), "{error}");

@@ -304,7 +304,11 @@ fn secrets_are_skipped_or_redacted_everywhere() {
         repo.quarry_env(&["ask", question, "--json", "-k", "20"], &env);
     }
     let requests = stub.requests();
-    assert!(requests.len() >= QUERIES.len() - 2, "{} calls", requests.len());
+    assert!(
+        requests.len() >= QUERIES.len() - 2,
+        "{} calls",
+        requests.len()
+    );
     for request in &requests {
         let body = request.body.to_string();
         assert_eq!(
