@@ -364,7 +364,15 @@ fn looks_like_assigned_secret(value: &str) -> bool {
         && ["password", "passwd", "secret", "token", "key", "credential"]
             .iter()
             .any(|word| lower.contains(word));
-    if env_name || dotted || names_itself {
+    // A file name or path (`admin/password_change.html`).
+    let file_name = value.rsplit_once('.').is_some_and(|(stem, ext)| {
+        (2..=5).contains(&ext.len())
+            && ext.bytes().all(|b| b.is_ascii_alphabetic())
+            && stem
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'/' | b'.'))
+    });
+    if env_name || dotted || names_itself || file_name {
         return false;
     }
     let classes = [

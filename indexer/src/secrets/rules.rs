@@ -36,11 +36,12 @@ pub(crate) struct Rule {
     pub(crate) data_only: bool,
 }
 
-/// Names a secret is assigned to (`password`, `db_passwd`, `API_KEY`, `clientSecret`), as a
-/// pattern literal so rules can `concat!` it.
+/// Names a secret is assigned to (`password`, `db_passwd`, `API_KEY`, `clientSecret`,
+/// `SECRET_KEY`, `password2`), as a pattern literal so rules can `concat!` it. The secret
+/// word ends the name: `password_change_template`, `tokens` and `token_type` hold no secret.
 macro_rules! secret_name {
     () => {
-        r"[A-Za-z0-9_.\-]*(?i:password|passwd|passphrase|secret|token|api[_\-]?key|access[_\-]?key|auth[_\-]?key|private[_\-]?key|credential)[A-Za-z0-9_.\-]*"
+        r"[A-Za-z0-9_.\-]*(?i:password|passwd|passphrase|secret|token|api[_\-]?key|access[_\-]?key|auth[_\-]?key|private[_\-]?key|credentials?)(?i:[_\-]?key)?[0-9]*"
     };
 }
 

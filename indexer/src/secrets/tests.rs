@@ -116,6 +116,11 @@ fn cases() -> Vec<(&'static str, String, String)> {
         ),
         (
             "password-assignment",
+            "SECRET_KEY = 'django-insecure-9x!k2#q'\n".to_string(),
+            "django-insecure-9x!k2#q".to_string(),
+        ),
+        (
+            "password-assignment",
             "    \"client_secret\": 'q8Wm2Zr7Kx5V'\n".to_string(),
             "q8Wm2Zr7Kx5V".to_string(),
         ),
@@ -196,6 +201,9 @@ fn code_that_only_names_secrets_is_left_alone() {
         "DATABASE_URL = \"postgres://app:${PASSWORD}@db/app\"\n",
         "# Set the token with `quarry config`.\n",
         "    token = lexer.next_token()\n",
+        "password_change_template = \"admin/password_change_form.html\"\n",
+        "let mut tokens = \"tuple.0.0\".parse::<TokenStream>();\n",
+        "token_type = \"Bearer9x\"\n",
     ] {
         let kind = TextKind::Code;
         assert_eq!(find(text, kind), Vec::new(), "false positive in {text:?}");
