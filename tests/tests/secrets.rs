@@ -344,3 +344,52 @@ fn a_secret_in_the_question_never_reaches_the_model() {
     let traces = index_bytes(&repo);
     assert!(!traces.contains(&token));
 }
+
+#[test]
+fn an_edit_next_to_a_secret_applies_and_keeps_it_while_the_model_never_sees_it() {
+    let repo = Repo::fixture("py-notes");
+    let token = format!("ghp_{}", "Mn8bV7cX6zL5kJ4hG3fD2sA1pO0iU9yT8rE7");
+    repo.write(
+        "notes/mirror.py",
+        format!(
+            "\"\"\"Mirroring notes to GitHub.\"\"\"\n\nGITHUB_TOKEN = \"{token}\"\n\n\ndef mirror(notes):\n    \"\"\"Pushes notes to the mirror.\"\"\"\n    return len(notes)\n"
+        ),
+    );
+    repo.quarry(&["index", "--keyword-only"]).success();
+    let stub = StubLlm::start(|request| {
+        if request.prompt().contains("You are the planner") {
+            return serde_json::json!({"tasks": [{"id": "t1", "description": "Document the token",
+                "files": ["notes/mirror.py"], "new_files": [], "depends_on": []}]})
+            .to_string();
+        }
+        // What a model writes when it saw the redacted file: the marker kept as it was.
+        "notes/mirror.py\n<<<<<<< SEARCH\nGITHUB_TOKEN = \"«redacted: github-token»\"\n=======\n# Rotated every year.\nGITHUB_TOKEN = \"«redacted: github-token»\"\n>>>>>>> REPLACE\nSUMMARY: documented\n".to_string()
+    });
+    let env = [
+        ("QUARRY_LLM_URL", stub.url.as_str()),
+        ("QUARRY_LLM_MODEL", "stub-model"),
+    ];
+    repo.quarry_env(&["edit", "document the mirror token", "--yes"], &env)
+        .success();
+    let text = repo.read("notes/mirror.py");
+    assert!(
+        text.contains(&format!(
+            "# Rotated every year.\nGITHUB_TOKEN = \"{token}\"\n"
+        )),
+        "{text}"
+    );
+    let requests = stub.requests();
+    assert!(requests.len() >= 2);
+    for request in &requests {
+        assert!(
+            !request.body.to_string().contains(&token),
+            "the model saw the token"
+        );
+    }
+    assert!(
+        requests.iter().any(|r| r
+            .prompt()
+            .contains("GITHUB_TOKEN = \"«redacted: github-token»\"")),
+        "the worker saw the redacted line"
+    );
+}

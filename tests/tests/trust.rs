@@ -262,6 +262,39 @@ fn another_users_index_is_searched_or_said_unreadable_never_corrupt() {
 }
 
 #[test]
+fn a_folder_this_user_cannot_read_is_counted_as_unreadable() {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    if !is_root || Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("SKIPPED a_folder_this_user_cannot_read: needs root and setpriv");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let repo = Repo::fixture("py-notes");
+    repo.write("private/notes.py", "def hidden_from_nobody():\n    pass\n");
+    open_up(&repo);
+    let index = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(index.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(
+        repo.path().join("private"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    let dir = index.path().join("idx").display().to_string();
+    let out = as_nobody(&repo, &["index", "--keyword-only", "--index-dir", &dir]);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(summary.contains("unreadable 1"), "{summary}");
+}
+
+#[test]
 fn a_read_only_index_is_searched_never_called_corrupt() {
     let probe = Command::new("unshare").args(["-rm", "true"]).status();
     if !probe.is_ok_and(|s| s.success()) {
