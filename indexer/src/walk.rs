@@ -115,15 +115,15 @@ pub fn walk(
         .filter_entry(move |entry| entry.file_name() != ".git" && entry.path() != index_dir)
         .build();
 
+    let relative_to_root =
+        |path: &Path| path.strip_prefix(root).ok().and_then(relative_path_string);
     let mut outcome = WalkOutcome::default();
     for entry in walker {
         // Unreadable folders and broken entries are left out, counted; the walk goes on.
         let entry = match entry {
             Ok(entry) => entry,
             Err(error) => {
-                if let Some(path) = error_path(&error)
-                    && let Some(rel) = path.strip_prefix(root).ok().and_then(relative_path_string)
-                {
+                if let Some(rel) = error_path(&error).and_then(relative_to_root) {
                     outcome.skipped.insert(rel, SkipReason::Unreadable);
                 }
                 continue;
@@ -136,12 +136,7 @@ pub fn walk(
             continue;
         }
         if !file_type.is_file() {
-            if let Some(rel) = entry
-                .path()
-                .strip_prefix(root)
-                .ok()
-                .and_then(relative_path_string)
-            {
+            if let Some(rel) = relative_to_root(entry.path()) {
                 outcome.skipped.insert(rel, SkipReason::Special);
             }
             continue;

@@ -208,6 +208,20 @@ fn as_nobody(repo: &Repo, args: &[&str]) -> std::process::Output {
     command.output().expect("setpriv")
 }
 
+/// Whether this process can run commands as `nobody` (root with setpriv); says SKIPPED if not.
+fn can_act_as_nobody(test: &str) -> bool {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n");
+    let setpriv = Command::new("setpriv").arg("--version").output().is_ok();
+    if !(is_root && setpriv) {
+        eprintln!("SKIPPED {test}: needs root and setpriv to act as another user");
+    }
+    is_root && setpriv
+}
+
+/// Opens the repository's folders (and those above it) to other users.
 fn open_up(repo: &Repo) {
     use std::os::unix::fs::PermissionsExt;
     let mut dir = Some(repo.path());
@@ -223,13 +237,7 @@ fn open_up(repo: &Repo) {
 
 #[test]
 fn another_users_index_is_searched_or_said_unreadable_never_corrupt() {
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    if !is_root || Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("SKIPPED another_users_index: needs root and setpriv to act as another user");
+    if !can_act_as_nobody("another_users_index") {
         return;
     }
     let repo = Repo::fixture("py-notes");
@@ -263,13 +271,7 @@ fn another_users_index_is_searched_or_said_unreadable_never_corrupt() {
 
 #[test]
 fn a_folder_this_user_cannot_read_is_counted_as_unreadable() {
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    if !is_root || Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("SKIPPED a_folder_this_user_cannot_read: needs root and setpriv");
+    if !can_act_as_nobody("a_folder_this_user_cannot_read") {
         return;
     }
     use std::os::unix::fs::PermissionsExt;

@@ -174,6 +174,15 @@ fn collect(layout: &IndexLayout) -> Result<Status> {
     Ok(status)
 }
 
+/// `what 3, other 1`: counts by name, in the map's order.
+fn tally<K: std::fmt::Display, N: std::fmt::Display>(counts: &BTreeMap<K, N>) -> String {
+    counts
+        .iter()
+        .map(|(what, n)| format!("{what} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn human(status: &Status) -> String {
     let mut out: Vec<String> = Vec::new();
     let per_language = |pick: fn(&LanguageCount) -> usize| {
@@ -232,25 +241,15 @@ fn human(status: &Status) -> String {
                 format::plural(run.chunks_embedded, "chunk"),
             ));
             if !run.skipped.is_empty() {
-                let skipped: Vec<String> = run
-                    .skipped
-                    .iter()
-                    .map(|(reason, n)| format!("{reason} {n}"))
-                    .collect();
-                out.push(format!("skipped:     {}", skipped.join(", ")));
+                out.push(format!("skipped:     {}", tally(&run.skipped)));
             }
         }
         None => out.push("last index:  never finished".to_string()),
     }
     if !status.redactions.is_empty() {
-        let redacted: Vec<String> = status
-            .redactions
-            .iter()
-            .map(|(rule, n)| format!("{rule} {n}"))
-            .collect();
         out.push(format!(
             "redacted:    {} (secrets inside indexed files; never stored, shown or sent)",
-            redacted.join(", ")
+            tally(&status.redactions)
         ));
     }
     let history = &status.history;
