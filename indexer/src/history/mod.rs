@@ -61,6 +61,10 @@ pub struct HistoryState {
     /// Most commits kept (`--history-depth`; 0 turns history off).
     #[serde(default)]
     pub depth: Option<usize>,
+    /// The commit chunks had their secrets redacted; a state written before redaction is
+    /// rebuilt, so no secret from an old commit message survives.
+    #[serde(default)]
+    pub redacted: bool,
 }
 
 /// What a history sync did.
@@ -219,14 +223,16 @@ pub fn sync_history(
         }));
     }
     let stores_exist = keyword_dir(layout).join("meta.json").is_file();
-    if state.embed_model != model || !stores_exist {
-        // A new model (or none) means new vectors for every commit: start over.
+    if state.embed_model != model || !stores_exist || !state.redacted {
+        // A new model (or none) means new vectors for every commit, and stores from before
+        // redaction may hold secrets: start over.
         let dir = history_dir(layout);
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(IndexError::io("removing", &dir))?;
         }
         state = HistoryState {
             embed_model: model.clone(),
+            redacted: true,
             ..HistoryState::default()
         };
     }

@@ -446,14 +446,16 @@ pub fn is_secret_content(path: &str, text: &str) -> bool {
         return true;
     }
     static WHOLE_FILE: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+        // Each needs the secret's value too, so prose that describes a format (a README
+        // saying `"type": "service_account"`) is not a secret file.
         [
-            r#""type"\s*:\s*"service_account""#,
-            r"(?im)^\s*aws_secret_access_key\s*[=:]",
-            r"(?m)^kind:\s*Config\s*$(?s:.*)^users:",
-            r#""auths"\s*:\s*\{(?s:.){0,400}"auth"\s*:"#,
-            r"(?m)^\s*(?://\S*:)?_auth(?:Token)?\s*=",
-            r#""terraform_version"\s*:(?s:.*)"lineage"\s*:"#,
-            r"(?m)^\s*machine\s+\S+(?s:.){0,200}\bpassword\s+\S",
+            r#""type"\s*:\s*"service_account"(?s:.*)"private_key"\s*:\s*"-----BEGIN"#,
+            r"(?im)^\s*aws_secret_access_key\s*[=:]\s*[A-Za-z0-9/+]{20,}",
+            r"(?m)^kind:\s*Config\s*$(?s:.*)^users:(?s:.*)^\s+(?:token|client-key-data|password):\s*\S{8,}",
+            r#""auths"\s*:\s*\{(?s:.){0,400}"auth"\s*:\s*"[A-Za-z0-9+/=]{8,}""#,
+            r"(?m)^\s*(?://\S*:)?_auth(?:Token)?\s*=\s*\S{8,}",
+            r#"^\s*\{(?s:.*)"terraform_version"\s*:(?s:.*)"lineage"\s*:"#,
+            r"(?m)^\s*machine\s+\S+(?s:.){0,200}\bpassword\s+\S{3,}",
         ]
         .iter()
         .map(|p| Regex::new(p).unwrap_or_else(|e| panic!("secret file rule {p}: {e}")))

@@ -261,11 +261,11 @@ fn secret_files_by_content() {
         ("keys/gcp.json", service_account),
         (
             "deploy/aws",
-            "[default]\naws_access_key_id = X\naws_secret_access_key = Y\n".to_string(),
+            "[default]\naws_access_key_id = X\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq8Jd3kPq9\n".to_string(),
         ),
         (
             "ops/config",
-            "apiVersion: v1\nkind: Config\nclusters: []\nusers:\n- name: u\n  user:\n    token: t\n"
+            "apiVersion: v1\nkind: Config\nclusters: []\nusers:\n- name: u\n  user:\n    token: kubeT0kenAbCdEf12\n"
                 .to_string(),
         ),
         (
@@ -294,6 +294,12 @@ fn secret_files_by_content() {
         "README.md",
         "Use `kind: Config` in kubeconfigs.\n"
     ));
+    // Prose that documents the formats is not a secret.
+    let readme = "Skipped: a service-account key (`\"type\": \"service_account\"`), an AWS \
+        credentials file (`aws_secret_access_key = ...`), Docker `\"auths\": {\"auth\": ...}`, \
+        an npm `_authToken=` line, a Terraform state (`\"terraform_version\"`, `\"lineage\"`), \
+        netrc `machine … password` lines.\n";
+    assert!(!is_secret_content("README.md", readme));
 }
 
 #[test]
