@@ -220,3 +220,26 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Runs `tests/clients/mcp_session.py QUARRY REPO EXTRA...`, which drives `quarry mcp` with the
+/// official MCP Python SDK (PyPI `mcp`), without LLM settings; returns the JSON it prints.
+pub fn mcp_session<S: AsRef<std::ffi::OsStr>>(repo: &Repo, extra: &[S]) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/mcp_session.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(quarry_bin())
+        .arg(repo.path())
+        .args(extra)
+        .env_remove("QUARRY_LLM_URL")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env("XDG_CONFIG_HOME", repo.path().join(".no-user-config"))
+        .output()
+        .expect("run python3");
+    assert!(
+        output.status.success(),
+        "the MCP session failed (is PyPI `mcp` installed? scripts/setup.sh --test): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the session prints JSON")
+}

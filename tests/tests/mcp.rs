@@ -1,10 +1,8 @@
 //! `quarry mcp` driven by a client nobody here wrote: the official MCP Python SDK (PyPI `mcp`,
 //! installed by `scripts/setup.sh --test`), through `tests/clients/mcp_session.py`.
 
-use std::process::Command;
-
+use quarry_e2e::Repo;
 use quarry_e2e::llm::StubLlm;
-use quarry_e2e::{Repo, quarry_bin};
 use serde_json::Value;
 
 fn run_session(repo: &Repo) -> Value {
@@ -12,24 +10,7 @@ fn run_session(repo: &Repo) -> Value {
 }
 
 fn run_script(repo: &Repo, extra: &[&str]) -> Value {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/mcp_session.py");
-    let output = Command::new("python3")
-        .arg(script)
-        .arg(quarry_bin())
-        .arg(repo.path())
-        .args(extra)
-        .env_remove("QUARRY_LLM_URL")
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("ANTHROPIC_API_KEY")
-        .env("XDG_CONFIG_HOME", repo.path().join(".no-user-config"))
-        .output()
-        .expect("run python3");
-    assert!(
-        output.status.success(),
-        "the MCP session failed (is PyPI `mcp` installed? scripts/setup.sh --test): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("the session prints JSON")
+    quarry_e2e::mcp_session(repo, extra)
 }
 
 fn hits(call: &Value) -> Vec<Value> {

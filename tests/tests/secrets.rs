@@ -3,10 +3,8 @@
 //! string appears in the index's files, in any hit, in any MCP answer or in any request a
 //! scripted LLM receives. Secrets are assembled at run time so none sits in the repository.
 
-use std::process::Command;
-
+use quarry_e2e::Repo;
 use quarry_e2e::llm::StubLlm;
-use quarry_e2e::{Repo, quarry_bin};
 use serde_json::Value;
 
 /// A PEM private key block with the given indentation and line break.
@@ -247,29 +245,13 @@ fn secrets_are_skipped_or_redacted_everywhere() {
     }
 
     // Not in anything MCP serves: read_chunk of every file, search for every query.
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/mcp_session.py");
-    let mut args: Vec<String> = vec![
-        script.display().to_string(),
-        quarry_bin().display().to_string(),
-        repo.path().display().to_string(),
-        "--read".into(),
-    ];
+    let mut args: Vec<String> = vec!["--read".into()];
     args.extend(ordinary.iter().chain(&secret_files).map(|p| p.to_string()));
     args.push("--query".into());
     args.extend(QUERIES.iter().map(|q| q.to_string()));
-    let output = Command::new("python3")
-        .args(&args)
-        .env("XDG_CONFIG_HOME", repo.path().join(".no-user-config"))
-        .output()
-        .expect("run python3");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let served = String::from_utf8_lossy(&output.stdout);
+    let session = quarry_e2e::mcp_session(&repo, &args);
+    let served = session.to_string();
     assert_eq!(leaked(&secrets, &served), Vec::<&str>::new(), "over MCP");
-    let session: Value = serde_json::from_str(&served).unwrap();
     for file in &secret_files {
         assert_eq!(
             session["read"][file]["is_error"], true,
