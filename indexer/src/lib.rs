@@ -7,8 +7,8 @@
 //! - [`chunk`] cuts each file into chunks: functions, methods, classes and impls by
 //!   tree-sitter for languages in [`lang`], headings or line windows for other text;
 //! - [`embed`] turns chunks into vectors (ONNX Runtime, a content-addressed vector cache);
-//! - [`store`] is the seam the keyword index ([`keyword`], tantivy) plugs into, and
-//!   [`vector`] the seam of vector stores (Qdrant Edge in process by default);
+//! - [`keyword`] is the keyword index (tantivy) and [`vector`] the seam of vector stores
+//!   (Qdrant Edge in process by default);
 //! - [`manifest`] remembers what was indexed from which file version, and [`sync`] uses it
 //!   to re-index only what changed, in an order that survives a crash at any point;
 //! - [`team`] keeps a whole index in one shared store (a Qdrant server) for a team, with
@@ -18,6 +18,7 @@
 //! through a callback, and the binary decides how to show both.
 
 pub mod chunk;
+pub mod config;
 pub mod embed;
 pub mod error;
 pub mod keyword;
@@ -25,7 +26,6 @@ pub mod lang;
 pub mod layout;
 pub mod manifest;
 pub mod secrets;
-pub mod store;
 pub mod sync;
 pub mod team;
 pub mod tokens;

@@ -22,7 +22,6 @@ use serde::{Deserialize, Serialize};
 use crate::embed::Embedder;
 use crate::keyword::KeywordIndex;
 use crate::layout::write_atomically;
-use crate::store::ChunkStore;
 use crate::vector::edge::EdgeVectorStore;
 use crate::vector::{VectorPoint, VectorStore};
 use crate::{Chunk, ChunkKind, IndexError, IndexLayout};

@@ -26,20 +26,36 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 
 use crate::IndexError;
 use crate::chunk::{Chunk, ChunkKind};
-use crate::store::ChunkStore;
 use tokenizer::{CODE_TOKENIZER, analyzer};
 
 /// Memory the writer may buffer before flushing a segment, across its threads.
 const WRITER_MEMORY: usize = 96 * 1024 * 1024;
 
-/// How much each searchable field counts towards the score.
+/// How much each searchable field of a chunk counts towards its BM25 score. The keyword
+/// index boosts its queries by these, and the team index's sparse vectors
+/// ([`crate::vector::sparse`]) weigh their terms by them, so both rank alike.
+pub mod field_boost {
+    /// The qualified symbol.
+    pub const SYMBOL: f32 = 3.0;
+    /// The signature.
+    pub const SIGNATURE: f32 = 2.0;
+    /// The file's path.
+    pub const PATH: f32 = 1.0;
+    /// The doc comment.
+    pub const DOC: f32 = 1.0;
+    /// The enclosing headers.
+    pub const CONTEXT: f32 = 0.5;
+    /// The code itself.
+    pub const BODY: f32 = 1.0;
+}
+
 const BOOSTS: [(FieldName, f32); 6] = [
-    (FieldName::Symbol, 3.0),
-    (FieldName::Signature, 2.0),
-    (FieldName::Path, 1.0),
-    (FieldName::Doc, 1.0),
-    (FieldName::Context, 0.5),
-    (FieldName::Body, 1.0),
+    (FieldName::Symbol, field_boost::SYMBOL),
+    (FieldName::Signature, field_boost::SIGNATURE),
+    (FieldName::Path, field_boost::PATH),
+    (FieldName::Doc, field_boost::DOC),
+    (FieldName::Context, field_boost::CONTEXT),
+    (FieldName::Body, field_boost::BODY),
 ];
 
 #[derive(Clone, Copy)]
@@ -429,12 +445,12 @@ fn query_terms(text: &str) -> Vec<String> {
     terms
 }
 
-impl ChunkStore for KeywordIndex {
-    fn name(&self) -> &'static str {
-        "keyword"
-    }
-
-    fn delete_paths(&mut self, paths: &[String]) -> Result<(), IndexError> {
+/// The writes a sync makes. Every write replaces a file's chunks wholesale (delete by path,
+/// then add), so a sync interrupted anywhere is repaired by running it again; writes become
+/// visible to readers atomically on commit.
+impl KeywordIndex {
+    /// Removes every chunk of these files.
+    pub fn delete_paths(&mut self, paths: &[String]) -> Result<(), IndexError> {
         let field = self.fields.path;
         let writer = self.writer()?;
         for path in paths {
@@ -443,7 +459,8 @@ impl ChunkStore for KeywordIndex {
         Ok(())
     }
 
-    fn add_chunks(&mut self, chunks: &[Chunk]) -> Result<(), IndexError> {
+    /// Adds chunks. A file's old chunks must have been deleted first, in the same commit.
+    pub fn add_chunks(&mut self, chunks: &[Chunk]) -> Result<(), IndexError> {
         let docs: Vec<TantivyDocument> = chunks.iter().map(|c| self.to_document(c)).collect();
         let writer = self.writer()?;
         for doc in docs {
@@ -452,7 +469,8 @@ impl ChunkStore for KeywordIndex {
         Ok(())
     }
 
-    fn commit(&mut self) -> Result<(), IndexError> {
+    /// Makes all writes since the last commit durable and visible, all or nothing.
+    pub fn commit(&mut self) -> Result<(), IndexError> {
         if let Some(writer) = self.writer.as_mut() {
             writer.commit()?;
             share_like_dir(&self.dir);
@@ -461,12 +479,14 @@ impl ChunkStore for KeywordIndex {
         Ok(())
     }
 
-    fn count(&mut self) -> Result<u64, IndexError> {
+    /// Number of chunks visible to readers.
+    pub fn count(&mut self) -> Result<u64, IndexError> {
         self.reader.reload()?;
         Ok(self.reader.searcher().num_docs())
     }
 
-    fn finish(&mut self) -> Result<(), IndexError> {
+    /// Lets background work (segment merges) finish before the process exits.
+    pub fn finish(&mut self) -> Result<(), IndexError> {
         if let Some(writer) = self.writer.take() {
             writer.wait_merging_threads()?;
             share_like_dir(&self.dir);

@@ -4,7 +4,8 @@
 //! team index keeps everything in the store: each chunk's point carries the chunk, a dense
 //! and a BM25 sparse vector ([`crate::vector::StoreShape::team`]), and a ledger beside the
 //! points holds the manifest (one entry per file, the index's [`TeamMeta`] and, while a
-//! sync runs, its journal). So CI can keep the index current with [`sync::sync_team`] from a
+//! sync runs, its journal). So CI can keep the index current with [`sync::sync_team`] (the
+//! local index's sync driver over the store) from a
 //! fresh checkout, and laptops search it read-only without indexing anything.
 //!
 //! [`TeamStore`] is the seam: a Qdrant server ([`crate::vector::server`]) in production; a
@@ -15,6 +16,7 @@
 //! clone agrees) and the embedding model ([`collection_name`]): another model is another
 //! collection, never vectors of two models mixed in one.
 
+pub mod settings;
 pub mod sync;
 
 use std::collections::BTreeMap;
@@ -39,6 +41,8 @@ pub(crate) const META_KEY: &str = "meta";
 pub(crate) const JOURNAL_KEY: &str = "journal";
 /// Prefix of the ledger key of each file's entry.
 pub(crate) const FILE_PREFIX: &str = "file:";
+/// Prefix of the ledger key of each skipped file's entry.
+pub(crate) const SKIP_PREFIX: &str = "skip:";
 
 /// What a team index records about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +71,38 @@ pub struct TeamMeta {
     /// Figures of the last sync.
     #[serde(default)]
     pub last_run: Option<RunStats>,
+    /// When the index was created (seconds since the epoch).
+    #[serde(default)]
+    pub created_at: u64,
+    /// When the last scan started (ns since the epoch): the racy-mtime guard's reference.
+    #[serde(default)]
+    pub scan_started_ns: u64,
+}
+
+/// The meta of the team index in `store`, if it has one.
+pub fn team_meta(store: &dyn TeamStore) -> Result<Option<TeamMeta>, IndexError> {
+    Ok(store
+        .ledger_entry(META_KEY)?
+        .and_then(|meta| serde_json::from_value(meta).ok()))
+}
+
+/// Every file of the team index in `store` with its entry, by path (the ledger's manifest).
+pub fn team_files(
+    store: &dyn TeamStore,
+) -> Result<BTreeMap<String, crate::manifest::FileEntry>, IndexError> {
+    Ok(store
+        .ledger()?
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let path = key.strip_prefix(FILE_PREFIX)?.to_string();
+            Some((path, serde_json::from_value(value).ok()?))
+        })
+        .collect())
+}
+
+/// Whether a sync of the team index in `store` is in flight or was interrupted.
+pub fn sync_pending(store: &dyn TeamStore) -> Result<bool, IndexError> {
+    Ok(store.ledger_entry(JOURNAL_KEY)?.is_some())
 }
 
 /// Where a team index lives, for messages and `quarry status`.
@@ -210,6 +246,13 @@ impl VectorStore for EdgeTeamStore {
 
     fn count(&self) -> Result<u64, IndexError> {
         self.store()?.count()
+    }
+
+    fn points_by_id(
+        &self,
+        chunk_ids: &[String],
+    ) -> Result<Vec<crate::vector::VectorHit>, IndexError> {
+        self.store()?.points_by_id(chunk_ids)
     }
 
     fn query(

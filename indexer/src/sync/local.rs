@@ -1,0 +1,210 @@
+//! The local index as a sync target: the manifest and journal files, the tantivy keyword
+//! index and the Qdrant Edge shard under `.quarry/`.
+
+use std::fs;
+
+use super::target::{IndexSink, Ledger, Loaded, VectorsById};
+use crate::IndexError;
+use crate::chunk::Chunk;
+use crate::embed::VectorModel;
+use crate::failpoint;
+use crate::keyword::KeywordIndex;
+use crate::layout::{IndexLayout, remove_file_if_present, write_atomically};
+use crate::manifest::{Journal, Manifest, SCHEMA_VERSION};
+use crate::vector::edge::EdgeVectorStore;
+use crate::vector::{VectorPoint, VectorStore};
+
+/// Chunks written between commits (and manifest checkpoints) on a long first index: a
+/// tantivy commit costs a segment, so a first index commits rarely.
+const COMMIT_EVERY_CHUNKS: usize = 20_000;
+
+/// The stores of the index at a layout, opened by [`IndexSink::open`] or
+/// [`IndexSink::recreate`].
+pub(crate) struct LocalTarget<'l> {
+    layout: &'l IndexLayout,
+    /// The model of the vectors, or `None` for a keyword-only index.
+    model: Option<VectorModel>,
+    keyword: Option<KeywordIndex>,
+    vectors: Option<EdgeVectorStore>,
+}
+
+impl<'l> LocalTarget<'l> {
+    pub(crate) fn new(layout: &'l IndexLayout, model: Option<VectorModel>) -> Self {
+        LocalTarget {
+            layout,
+            model,
+            keyword: None,
+            vectors: None,
+        }
+    }
+
+    fn keyword(&mut self) -> Result<&mut KeywordIndex, IndexError> {
+        let index_dir = self.layout.dir.clone();
+        self.keyword.as_mut().ok_or(IndexError::Corrupt {
+            index_dir,
+            reason: "keyword index written before it was opened".to_string(),
+        })
+    }
+
+    /// Records the schema version and the vectors' model beside the stores, for readers.
+    fn write_markers(&self) -> Result<(), IndexError> {
+        let layout = self.layout;
+        let version = SCHEMA_VERSION.to_string();
+        if fs::read_to_string(layout.version_file()).ok().as_deref() != Some(version.as_str()) {
+            write_atomically(&layout.version_file(), version.as_bytes())?;
+        }
+        if let Some(model) = &self.model
+            && VectorModel::load(layout).as_ref() != Some(model)
+        {
+            let bytes = serde_json::to_vec(model).unwrap_or_default();
+            write_atomically(&layout.vector_model_file(), &bytes)?;
+        }
+        Ok(())
+    }
+}
+
+impl Ledger for LocalTarget<'_> {
+    fn load(&mut self) -> Result<Loaded, IndexError> {
+        let manifest = match Manifest::load(&self.layout.manifest()) {
+            Ok(manifest) => Ok(manifest),
+            Err(IndexError::SchemaMismatch { found, .. }) => Err(format!(
+                "index schema changed (version {found} → {SCHEMA_VERSION})"
+            )),
+            Err(IndexError::Corrupt { reason, .. }) => Err(reason),
+            Err(other) => return Err(other),
+        };
+        let journal = Journal::load(&self.layout.journal()).map(|j| j.paths);
+        Ok(Loaded { manifest, journal })
+    }
+
+    fn save_journal(&mut self, paths: &[String]) -> Result<(), IndexError> {
+        Journal {
+            paths: paths.to_vec(),
+        }
+        .save(&self.layout.journal())
+    }
+
+    fn checkpoint(&mut self, manifest: &Manifest, _done: bool) -> Result<(), IndexError> {
+        manifest.save(&self.layout.manifest())
+    }
+
+    fn clear_journal(&mut self) -> Result<(), IndexError> {
+        Journal::clear(&self.layout.journal())
+    }
+
+    fn forget(&mut self) -> Result<(), IndexError> {
+        remove_file_if_present(&self.layout.manifest())?;
+        Journal::clear(&self.layout.journal())
+    }
+}
+
+impl IndexSink for LocalTarget<'_> {
+    fn open(&mut self, manifest: &Manifest, journaled: bool) -> Result<Option<String>, IndexError> {
+        let layout = self.layout;
+        // Unless a journaled run may have left a store ahead, it holds what the manifest lists.
+        let expected = |count: u64, listed: usize| journaled || count == listed as u64;
+        let keyword = KeywordIndex::open(&layout.keyword_dir(), &layout.dir)
+            .and_then(|mut keyword| keyword.count().map(|count| (keyword, count)));
+        match usable(keyword)? {
+            Err(reason) => return Ok(Some(reason)),
+            Ok((_, count)) if !expected(count, manifest.chunk_count()) => {
+                return Ok(Some(format!(
+                    "keyword index holds {count} chunks where the manifest lists {}",
+                    manifest.chunk_count()
+                )));
+            }
+            Ok((keyword, _)) => self.keyword = Some(keyword),
+        }
+        if self.model.is_some() {
+            let vectors = EdgeVectorStore::open(&layout.vector_shard_dir(), &layout.dir)
+                .and_then(|vectors| vectors.count().map(|count| (vectors, count)));
+            match usable(vectors)? {
+                Err(reason) => return Ok(Some(reason)),
+                Ok((_, count)) if !expected(count, manifest.vector_count()) => {
+                    return Ok(Some(format!(
+                        "vector store holds {count} vectors where the manifest lists {}",
+                        manifest.vector_count()
+                    )));
+                }
+                Ok((vectors, _)) => self.vectors = Some(vectors),
+            }
+        }
+        self.write_markers()?;
+        Ok(None)
+    }
+
+    fn recreate(&mut self, _manifest: &Manifest) -> Result<(), IndexError> {
+        let layout = self.layout;
+        self.keyword = None;
+        self.vectors = None;
+        remove_dir_if_present(&layout.vector_shard_dir())?;
+        remove_file_if_present(&layout.vector_model_file())?;
+        self.keyword = Some(KeywordIndex::create(&layout.keyword_dir())?);
+        if let Some(model) = &self.model {
+            self.vectors = Some(EdgeVectorStore::open_or_create(
+                &layout.vector_shard_dir(),
+                &layout.dir,
+                model.dims,
+            )?);
+        }
+        self.write_markers()
+    }
+
+    fn delete_paths(&mut self, paths: &[String]) -> Result<(), IndexError> {
+        self.keyword()?.delete_paths(paths)?;
+        if let Some(vectors) = self.vectors.as_mut() {
+            vectors.delete_paths(paths)?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, chunks: &[Chunk], vectors: &VectorsById<'_>) -> Result<(), IndexError> {
+        self.keyword()?.add_chunks(chunks)?;
+        if let Some(store) = self.vectors.as_mut() {
+            let points: Vec<VectorPoint<'_>> = chunks
+                .iter()
+                .filter_map(|chunk| {
+                    vectors
+                        .get(chunk.id.as_str())
+                        .map(|vector| VectorPoint { chunk, vector })
+                })
+                .collect();
+            store.upsert(&points)?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), IndexError> {
+        self.keyword()?.commit()?;
+        failpoint::hit("between-stores");
+        if let Some(vectors) = self.vectors.as_mut() {
+            vectors.commit()?;
+        }
+        Ok(())
+    }
+
+    fn commit_every(&self) -> usize {
+        COMMIT_EVERY_CHUNKS
+    }
+
+    fn finish(&mut self) -> Result<(), IndexError> {
+        self.keyword()?.finish()
+    }
+}
+
+/// A store that opened, or (inner `Err`) why it is corrupt and must be rebuilt.
+fn usable<T>(opened: Result<T, IndexError>) -> Result<Result<T, String>, IndexError> {
+    match opened {
+        Ok(store) => Ok(Ok(store)),
+        Err(IndexError::Corrupt { reason, .. }) => Ok(Err(reason)),
+        Err(other) => Err(other),
+    }
+}
+
+fn remove_dir_if_present(path: &std::path::Path) -> Result<(), IndexError> {
+    match fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(IndexError::io("removing", path)(e)),
+    }
+}
