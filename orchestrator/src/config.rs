@@ -1,16 +1,13 @@
-//! Configuration: which LLM to use and how `ask` packs its context, from files, environment
-//! and flags, with the origin of every value kept so `quarry config` can say where it came from.
+//! The LLM-side configuration: the `[llm]`, `[ask]` and `[edit]` sections, and [`Config`],
+//! every section together for the commands that call an LLM (`ask`, `edit`, `config`).
 //!
-//! Layers, later ones winning: built-in defaults, the user's `~/.config/quarry/config.toml`
-//! (`$XDG_CONFIG_HOME` honoured), the repository's `quarry.toml`, environment variables
-//! (`QUARRY_LLM_URL`, `QUARRY_LLM_MODEL`, `QUARRY_LLM_PROVIDER`, `OPENAI_API_KEY`,
-//! `ANTHROPIC_API_KEY`, `QUARRY_QDRANT_URL`, `QUARRY_QDRANT_API_KEY`,
-//! `QUARRY_QDRANT_COLLECTION`), then command-line flags. Nothing here touches the network;
-//! turning a configuration into a provider is [`Config::provider`], into a team store
-//! [`Config::team_target`].
+//! Layering, origins and the files are [`quarry_indexer::config`]'s; `[store]` is the
+//! indexer's ([`StoreSettings`]), so commands that only open an index never read (or fail
+//! on) the sections here. Environment variables of these sections: `QUARRY_LLM_URL`,
+//! `QUARRY_LLM_MODEL`, `QUARRY_LLM_PROVIDER`, `OPENAI_API_KEY`, `ANTHROPIC_API_KEY`. Nothing
+//! here touches the network; turning a configuration into a provider is
+//! [`Config::provider`].
 
-use std::collections::HashMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -18,15 +15,17 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
-use quarry_indexer::team::TeamTarget;
+pub use quarry_indexer::config::{
+    ConfigError, ConfigFiles, Environment, Origin, REPO_FILE, Setting,
+};
+pub use quarry_indexer::team::TeamTarget;
+pub use quarry_indexer::team::settings::StoreSettings;
 
 use crate::llm::Provider;
 use crate::llm::anthropic::AnthropicProvider;
 use crate::llm::openai::OpenAiProvider;
 use crate::llm::reliable::{Reliable, RetryPolicy};
 
-/// The repository's configuration file name.
-pub const REPO_FILE: &str = "quarry.toml";
 /// The OpenAI API, used when only `OPENAI_API_KEY` is set.
 const OPENAI_URL: &str = "https://api.openai.com/v1";
 /// The Anthropic API.
@@ -34,80 +33,6 @@ const ANTHROPIC_URL: &str = "https://api.anthropic.com";
 /// Models used when a hosted API is configured without one.
 const OPENAI_DEFAULT_MODEL: &str = "gpt-4o-mini";
 const ANTHROPIC_DEFAULT_MODEL: &str = "claude-3-5-haiku-latest";
-
-/// Why configuration could not be loaded or used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// A configuration file exists but cannot be read or parsed.
-    #[error("{path}: {reason}")]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong, one line.
-        reason: String,
-    },
-    /// A value is not one of the accepted ones.
-    #[error("{key} = `{value}` from {origin}: {expected}")]
-    Invalid {
-        /// The setting.
-        key: &'static str,
-        /// The value given.
-        value: String,
-        /// Where it came from.
-        origin: Source,
-        /// What would be accepted.
-        expected: &'static str,
-    },
-    /// Something needed is not configured.
-    #[error("{0}")]
-    Missing(String),
-    /// The HTTP client could not be built.
-    #[error("cannot set up HTTP: {0}")]
-    Http(String),
-}
-
-/// Where a setting's value came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", content = "name", rename_all = "lowercase")]
-pub enum Source {
-    /// Built in.
-    Default,
-    /// Derived from other settings (the text says how).
-    Inferred(String),
-    /// A configuration file.
-    File(PathBuf),
-    /// An environment variable.
-    Env(String),
-    /// A command-line flag.
-    Flag(String),
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::Default => write!(f, "default"),
-            Source::Inferred(how) => write!(f, "inferred: {how}"),
-            Source::File(path) => write!(f, "{}", path.display()),
-            Source::Env(name) => write!(f, "env {name}"),
-            Source::Flag(name) => write!(f, "flag {name}"),
-        }
-    }
-}
-
-/// A value and its origin.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Setting<T> {
-    /// The value.
-    pub value: T,
-    /// Where it came from.
-    pub source: Source,
-}
-
-impl<T> Setting<T> {
-    fn new(value: T, source: Source) -> Self {
-        Setting { value, source }
-    }
-}
 
 /// Which wire protocol the endpoint speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -208,27 +133,6 @@ pub struct EditSettings {
     pub answer_tokens: Setting<u32>,
 }
 
-/// Where the index lives: on disk beside the repository (no URL), or a team index on a
-/// Qdrant server or cluster.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StoreSettings {
-    /// The server's gRPC URL (`http://qdrant:6334`).
-    pub url: Option<Setting<String>>,
-    /// API key; never printed.
-    #[serde(skip)]
-    pub api_key: Option<Setting<String>>,
-    /// The collection, instead of the one named from the repository and the model.
-    pub collection: Option<Setting<String>>,
-    /// Shards of a new collection (default: the server's, one per node).
-    pub shard_number: Option<Setting<u32>>,
-    /// Copies of each shard of a new collection (default: the server's, 1).
-    pub replication_factor: Option<Setting<u32>>,
-    /// Dense vectors of a new collection on disk rather than in RAM.
-    pub on_disk: Setting<bool>,
-    /// Seconds any one request may take.
-    pub timeout_secs: Setting<u64>,
-}
-
 /// The effective configuration.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
@@ -253,70 +157,6 @@ pub struct FlagOverrides {
     pub url: Option<String>,
     /// `--llm-model`.
     pub model: Option<String>,
-}
-
-/// Where configuration comes from besides flags: the files and the environment. Tests build
-/// one by hand; [`Environment::from_process`] reads the real ones.
-#[derive(Debug, Clone, Default)]
-pub struct Environment {
-    /// Environment variables.
-    pub vars: HashMap<String, String>,
-    /// The user configuration file, if a home is known.
-    pub user_file: Option<PathBuf>,
-    /// The repository root, if there is one.
-    pub repo_root: Option<PathBuf>,
-}
-
-impl Environment {
-    /// The process environment, with the repository at `repo_root`.
-    pub fn from_process(repo_root: Option<&Path>) -> Self {
-        let vars: HashMap<String, String> = std::env::vars().collect();
-        let config_home = vars
-            .get("XDG_CONFIG_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| vars.get("HOME").map(|h| Path::new(h).join(".config")));
-        Environment {
-            user_file: config_home.map(|dir| dir.join("quarry").join("config.toml")),
-            repo_root: repo_root.map(Path::to_path_buf),
-            vars,
-        }
-    }
-
-    fn var(&self, name: &str) -> Option<&str> {
-        self.vars
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.trim().is_empty())
-    }
-}
-
-/// The file format (both files share it).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    #[serde(default)]
-    llm: FileLlm,
-    #[serde(default)]
-    ask: FileAsk,
-    #[serde(default)]
-    edit: FileEdit,
-    #[serde(default)]
-    store: FileStore,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileStore {
-    url: Option<String>,
-    api_key: Option<String>,
-    /// The environment variable holding the key.
-    api_key_env: Option<String>,
-    collection: Option<String>,
-    shard_number: Option<u32>,
-    replication_factor: Option<u32>,
-    on_disk: Option<bool>,
-    timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -374,7 +214,7 @@ struct RawEndpoint {
 
 impl RawEndpoint {
     fn merge_file(&mut self, file: &FileEndpoint, path: &Path, env: &Environment) {
-        let source = || Source::File(path.to_path_buf());
+        let source = || Origin::File(path.to_path_buf());
         let set = |slot: &mut Option<Setting<String>>, value: &Option<String>| {
             if let Some(value) = value {
                 *slot = Some(Setting::new(value.clone(), source()));
@@ -387,7 +227,7 @@ impl RawEndpoint {
         if let Some(var) = &file.api_key_env
             && let Some(key) = env.var(var)
         {
-            self.api_key = Some(Setting::new(key.to_string(), Source::Env(var.clone())));
+            self.api_key = Some(Setting::new(key.to_string(), Origin::Env(var.clone())));
         }
     }
 
@@ -404,30 +244,30 @@ impl RawEndpoint {
             ),
             None if self.url.is_some() => Setting::new(
                 ProviderKind::OpenAi,
-                Source::Inferred("an endpoint URL is set".into()),
+                Origin::Inferred("an endpoint URL is set".into()),
             ),
             None if env.var("ANTHROPIC_API_KEY").is_some()
                 && env.var("OPENAI_API_KEY").is_none() =>
             {
                 Setting::new(
                     ProviderKind::Anthropic,
-                    Source::Inferred("ANTHROPIC_API_KEY is set".into()),
+                    Origin::Inferred("ANTHROPIC_API_KEY is set".into()),
                 )
             }
-            None => Setting::new(ProviderKind::OpenAi, Source::Default),
+            None => Setting::new(ProviderKind::OpenAi, Origin::Default),
         };
         let variable = provider.value.key_variable();
         let api_key = self.api_key.or_else(|| {
             env.var(variable)
-                .map(|key| Setting::new(key.to_string(), Source::Env(variable.to_string())))
+                .map(|key| Setting::new(key.to_string(), Origin::Env(variable.to_string())))
         });
         let url = self.url.or_else(|| match provider.value {
             ProviderKind::Anthropic => {
-                Some(Setting::new(ANTHROPIC_URL.to_string(), Source::Default))
+                Some(Setting::new(ANTHROPIC_URL.to_string(), Origin::Default))
             }
             ProviderKind::OpenAi if api_key.is_some() => Some(Setting::new(
                 OPENAI_URL.to_string(),
-                Source::Inferred(format!("{variable} is set")),
+                Origin::Inferred(format!("{variable} is set")),
             )),
             ProviderKind::OpenAi => None,
         });
@@ -443,7 +283,7 @@ impl RawEndpoint {
             _ => None,
         };
         let model = self.model.or_else(|| {
-            hosted_default.map(|model| Setting::new(model.to_string(), Source::Default))
+            hosted_default.map(|model| Setting::new(model.to_string(), Origin::Default))
         });
         Ok(EndpointSettings {
             provider,
@@ -454,145 +294,100 @@ impl RawEndpoint {
     }
 }
 
-impl Config {
-    /// Loads the configuration for the repository in `env`, with `flags` on top.
-    pub fn load(env: &Environment, flags: &FlagOverrides) -> Result<Config, ConfigError> {
-        let mut files = Vec::new();
-        let mut loaded: Vec<(PathBuf, FileConfig)> = Vec::new();
-        let candidates = env
-            .user_file
-            .iter()
-            .cloned()
-            .chain(env.repo_root.iter().map(|root| root.join(REPO_FILE)));
-        for path in candidates {
-            let exists = path.is_file();
-            files.push((path.clone(), exists));
-            if exists {
-                let config = read_file(&path)?;
-                loaded.push((path, config));
-            }
-        }
+/// Refuses 0 for a setting that needs at least 1.
+fn at_least_one(key: &'static str, value: usize, origin: &Origin) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::Invalid {
+            key,
+            value: "0".into(),
+            origin: origin.clone(),
+            expected: "must be at least 1",
+        });
+    }
+    Ok(())
+}
 
-        let mut primary = RawEndpoint::default();
-        let mut fallback: Option<RawEndpoint> = None;
-        let mut timeout_secs = Setting::new(120, Source::Default);
-        let mut max_attempts = Setting::new(4, Source::Default);
-        let mut concurrency = Setting::new(4, Source::Default);
-        let mut k = Setting::new(12, Source::Default);
-        let mut context_tokens = Setting::new(3000, Source::Default);
-        let mut answer_tokens = Setting::new(512, Source::Default);
+/// Sets `slot` from a file's value, when the file has one.
+fn set_from<T: Clone>(slot: &mut Setting<T>, value: &Option<T>, path: &Path) {
+    if let Some(value) = value {
+        *slot = Setting::new(value.clone(), Origin::File(path.to_path_buf()));
+    }
+}
+
+impl AskSettings {
+    fn from_files(files: &ConfigFiles) -> Result<Self, ConfigError> {
+        let mut ask = AskSettings {
+            k: Setting::default_value(12),
+            context_tokens: Setting::default_value(3000),
+            answer_tokens: Setting::default_value(512),
+        };
+        for (path, f) in files.section::<FileAsk>("ask")? {
+            set_from(&mut ask.k, &f.k, path);
+            set_from(&mut ask.context_tokens, &f.context_tokens, path);
+            set_from(&mut ask.answer_tokens, &f.answer_tokens, path);
+        }
+        at_least_one("ask.k", ask.k.value, &ask.k.source)?;
+        Ok(ask)
+    }
+}
+
+impl EditSettings {
+    fn from_files(files: &ConfigFiles) -> Result<Self, ConfigError> {
         let mut edit = EditSettings {
             check: None,
-            check_timeout_secs: Setting::new(600, Source::Default),
-            jobs: Setting::new(2, Source::Default),
-            fix_rounds: Setting::new(2, Source::Default),
-            max_calls: Setting::new(60, Source::Default),
-            max_tokens: Setting::new(400_000, Source::Default),
-            max_seconds: Setting::new(1800, Source::Default),
-            context_tokens: Setting::new(1500, Source::Default),
-            answer_tokens: Setting::new(2048, Source::Default),
+            check_timeout_secs: Setting::default_value(600),
+            jobs: Setting::default_value(2),
+            fix_rounds: Setting::default_value(2),
+            max_calls: Setting::default_value(60),
+            max_tokens: Setting::default_value(400_000),
+            max_seconds: Setting::default_value(1800),
+            context_tokens: Setting::default_value(1500),
+            answer_tokens: Setting::default_value(2048),
         };
-        let mut store = StoreSettings {
-            url: None,
-            api_key: None,
-            collection: None,
-            shard_number: None,
-            replication_factor: None,
-            on_disk: Setting::new(false, Source::Default),
-            timeout_secs: Setting::new(30, Source::Default),
-        };
-        for (path, file) in &loaded {
-            let source = Source::File(path.clone());
-            let f = &file.store;
-            let text = |value: &Option<String>| {
-                value
-                    .as_ref()
-                    .map(|v| Setting::new(v.clone(), source.clone()))
-            };
-            store.url = text(&f.url).or(store.url.take());
-            store.api_key = text(&f.api_key).or(store.api_key.take());
-            if let Some(var) = &f.api_key_env
-                && let Some(key) = env.var(var)
-            {
-                store.api_key = Some(Setting::new(key.to_string(), Source::Env(var.clone())));
-            }
-            store.collection = text(&f.collection).or(store.collection.take());
-            if let Some(v) = f.shard_number {
-                store.shard_number = Some(Setting::new(v, source.clone()));
-            }
-            if let Some(v) = f.replication_factor {
-                store.replication_factor = Some(Setting::new(v, source.clone()));
-            }
-            if let Some(v) = f.on_disk {
-                store.on_disk = Setting::new(v, source.clone());
-            }
-            if let Some(v) = f.timeout_secs {
-                store.timeout_secs = Setting::new(v, source.clone());
-            }
-            let e = &file.edit;
+        for (path, e) in files.section::<FileEdit>("edit")? {
             if let Some(v) = &e.check {
-                edit.check = Some(Setting::new(v.clone(), source.clone()));
+                edit.check = Some(Setting::new(v.clone(), Origin::File(path.to_path_buf())));
             }
-            let set_u64 = |slot: &mut Setting<u64>, v: Option<u64>| {
-                if let Some(v) = v {
-                    *slot = Setting::new(v, source.clone());
-                }
-            };
-            set_u64(&mut edit.check_timeout_secs, e.check_timeout_secs);
-            set_u64(&mut edit.max_tokens, e.max_tokens);
-            set_u64(&mut edit.max_seconds, e.max_seconds);
-            if let Some(v) = e.jobs {
-                edit.jobs = Setting::new(v, source.clone());
-            }
-            if let Some(v) = e.fix_rounds {
-                edit.fix_rounds = Setting::new(v, source.clone());
-            }
-            if let Some(v) = e.max_calls {
-                edit.max_calls = Setting::new(v, source.clone());
-            }
-            if let Some(v) = e.context_tokens {
-                edit.context_tokens = Setting::new(v, source.clone());
-            }
-            if let Some(v) = e.answer_tokens {
-                edit.answer_tokens = Setting::new(v, source.clone());
-            }
-            primary.merge_file(&file.llm.endpoint, path, env);
-            if let Some(fb) = &file.llm.fallback {
+            set_from(&mut edit.check_timeout_secs, &e.check_timeout_secs, path);
+            set_from(&mut edit.max_tokens, &e.max_tokens, path);
+            set_from(&mut edit.max_seconds, &e.max_seconds, path);
+            set_from(&mut edit.jobs, &e.jobs, path);
+            set_from(&mut edit.fix_rounds, &e.fix_rounds, path);
+            set_from(&mut edit.max_calls, &e.max_calls, path);
+            set_from(&mut edit.context_tokens, &e.context_tokens, path);
+            set_from(&mut edit.answer_tokens, &e.answer_tokens, path);
+        }
+        at_least_one("edit.jobs", edit.jobs.value, &edit.jobs.source)?;
+        at_least_one(
+            "edit.max_calls",
+            edit.max_calls.value as usize,
+            &edit.max_calls.source,
+        )?;
+        Ok(edit)
+    }
+}
+
+impl LlmSettings {
+    fn from_files(
+        files: &ConfigFiles,
+        env: &Environment,
+        flags: &FlagOverrides,
+    ) -> Result<Self, ConfigError> {
+        let mut primary = RawEndpoint::default();
+        let mut fallback: Option<RawEndpoint> = None;
+        let mut timeout_secs = Setting::default_value(120);
+        let mut max_attempts = Setting::default_value(4);
+        let mut concurrency = Setting::default_value(4);
+        for (path, llm) in files.section::<FileLlm>("llm")? {
+            primary.merge_file(&llm.endpoint, path, env);
+            if let Some(fb) = &llm.fallback {
                 fallback
                     .get_or_insert_with(RawEndpoint::default)
                     .merge_file(fb, path, env);
             }
-            if let Some(v) = file.llm.timeout_secs {
-                timeout_secs = Setting::new(v, source.clone());
-            }
-            if let Some(v) = file.llm.max_attempts {
-                max_attempts = Setting::new(v, source.clone());
-            }
-            if let Some(v) = file.llm.concurrency {
-                concurrency = Setting::new(v, source.clone());
-            }
-            if let Some(v) = file.ask.k {
-                k = Setting::new(v, source.clone());
-            }
-            if let Some(v) = file.ask.context_tokens {
-                context_tokens = Setting::new(v, source.clone());
-            }
-            if let Some(v) = file.ask.answer_tokens {
-                answer_tokens = Setting::new(v, source.clone());
-            }
-        }
-
-        for (var, slot) in [
-            ("QUARRY_QDRANT_URL", &mut store.url),
-            ("QUARRY_QDRANT_API_KEY", &mut store.api_key),
-            ("QUARRY_QDRANT_COLLECTION", &mut store.collection),
-        ] {
-            if let Some(value) = env.var(var) {
-                *slot = Some(Setting::new(
-                    value.to_string(),
-                    Source::Env(var.to_string()),
-                ));
-            }
+            set_from(&mut timeout_secs, &llm.timeout_secs, path);
+            set_from(&mut max_attempts, &llm.max_attempts, path);
+            set_from(&mut concurrency, &llm.concurrency, path);
         }
         for (var, slot) in [
             ("QUARRY_LLM_PROVIDER", &mut primary.provider),
@@ -602,7 +397,7 @@ impl Config {
             if let Some(value) = env.var(var) {
                 *slot = Some(Setting::new(
                     value.to_string(),
-                    Source::Env(var.to_string()),
+                    Origin::Env(var.to_string()),
                 ));
             }
         }
@@ -612,81 +407,47 @@ impl Config {
             ("--llm-model", &flags.model, &mut primary.model),
         ] {
             if let Some(value) = value {
-                *slot = Some(Setting::new(value.clone(), Source::Flag(flag.to_string())));
+                *slot = Some(Setting::new(value.clone(), Origin::Flag(flag.to_string())));
             }
         }
-        for (key, value, origin) in [
-            (
-                "llm.max_attempts",
-                max_attempts.value as usize,
-                &max_attempts.source,
-            ),
-            ("llm.concurrency", concurrency.value, &concurrency.source),
-            ("ask.k", k.value, &k.source),
-            (
-                "store.timeout_secs",
-                store.timeout_secs.value as usize,
-                &store.timeout_secs.source,
-            ),
-            ("edit.jobs", edit.jobs.value, &edit.jobs.source),
-            (
-                "edit.max_calls",
-                edit.max_calls.value as usize,
-                &edit.max_calls.source,
-            ),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::Invalid {
-                    key,
-                    value: "0".into(),
-                    origin: origin.clone(),
-                    expected: "must be at least 1",
-                });
-            }
-        }
+        at_least_one(
+            "llm.max_attempts",
+            max_attempts.value as usize,
+            &max_attempts.source,
+        )?;
+        at_least_one("llm.concurrency", concurrency.value, &concurrency.source)?;
+        Ok(LlmSettings {
+            primary: primary.resolve(env)?,
+            fallback: fallback.map(|f| f.resolve(env)).transpose()?,
+            timeout_secs,
+            max_attempts,
+            concurrency,
+        })
+    }
+}
 
+impl Config {
+    /// Loads the configuration for the repository in `env`, with `flags` on top.
+    pub fn load(env: &Environment, flags: &FlagOverrides) -> Result<Config, ConfigError> {
+        let files = ConfigFiles::read(env)?;
+        files.check_sections(&["llm", "ask", "edit", "store"])?;
+        let store = StoreSettings::from_files(&files, env)?;
+        let ask = AskSettings::from_files(&files)?;
+        let edit = EditSettings::from_files(&files)?;
+        let llm = LlmSettings::from_files(&files, env, flags)?;
         Ok(Config {
-            llm: LlmSettings {
-                primary: primary.resolve(env)?,
-                fallback: fallback.map(|f| f.resolve(env)).transpose()?,
-                timeout_secs,
-                max_attempts,
-                concurrency,
-            },
-            ask: AskSettings {
-                k,
-                context_tokens,
-                answer_tokens,
-            },
+            llm,
+            ask,
             edit,
             store,
-            files,
+            files: files.looked_at,
         })
     }
 
     /// The team store configured (`[store] url` or `QUARRY_QDRANT_URL`), with its layout and
     /// key; `None` for the local index.
     pub fn team_target(&self) -> Result<Option<TeamTarget>, ConfigError> {
-        let Some(url) = &self.store.url else {
-            return Ok(None);
-        };
-        let target = TeamTarget::from_url(&url.value).map_err(|_| ConfigError::Invalid {
-            key: "store.url",
-            value: url.value.clone(),
-            origin: url.source.clone(),
-            expected: "use the server's gRPC URL, like http://localhost:6334",
-        })?;
-        Ok(Some(match target {
-            TeamTarget::Server(mut server) => {
-                server.api_key = self.store.api_key.as_ref().map(|k| k.value.clone());
-                server.shard_number = self.store.shard_number.as_ref().map(|s| s.value);
-                server.replication_factor = self.store.replication_factor.as_ref().map(|s| s.value);
-                server.on_disk = self.store.on_disk.value;
-                server.timeout = Duration::from_secs(self.store.timeout_secs.value);
-                TeamTarget::Server(server)
-            }
-            edge => edge,
-        }))
+        self.store.team_target()
     }
 
     /// The configured LLM as a reliable provider (retries, fallback, the process-wide
@@ -777,21 +538,6 @@ fn endpoint(
     })
 }
 
-fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    toml::from_str(&text).map_err(|e| ConfigError::File {
-        path: path.to_path_buf(),
-        reason: e
-            .to_string()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" "),
-    })
-}
-
 /// A key shown without revealing it.
 pub fn redact(key: &str) -> String {
     format!("(set, {} characters, redacted)", key.chars().count())
@@ -839,7 +585,7 @@ mod tests {
         );
         assert_eq!(
             primary.model.as_ref().map(|m| m.source.clone()),
-            Some(Source::Default)
+            Some(Origin::Default)
         );
         assert_eq!(config.secrets(), ["sk-abc"]);
         assert!(config.provider().is_ok());
@@ -855,7 +601,7 @@ mod tests {
         assert_eq!(config.llm.primary.provider.value, ProviderKind::Anthropic);
         assert!(matches!(
             config.llm.primary.provider.source,
-            Source::Inferred(_)
+            Origin::Inferred(_)
         ));
         assert!(config.provider().is_ok());
     }
@@ -954,14 +700,14 @@ mod tests {
         let primary = &config.llm.primary;
         assert_eq!(
             primary.url.as_ref().map(|u| u.source.clone()),
-            Some(Source::File(user))
+            Some(Origin::File(user))
         );
         assert_eq!(
             primary
                 .model
                 .as_ref()
                 .map(|m| (m.value.as_str(), m.source.clone())),
-            Some(("env-model", Source::Env("QUARRY_LLM_MODEL".into())))
+            Some(("env-model", Origin::Env("QUARRY_LLM_MODEL".into())))
         );
         assert_eq!(config.secrets(), ["team-secret"]);
         assert_eq!(config.llm.timeout_secs.value, 5);

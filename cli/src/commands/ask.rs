@@ -88,7 +88,7 @@ pub fn run(args: AskArgs, index_dir: Option<&Path>) -> Result<()> {
         .unwrap_or(config.ask.context_tokens.value);
     // A question about why or when also gets the commits that match it.
     let history_request = history_request(&request);
-    let team = team_setup_for(&config, &layout.root)?;
+    let team = team_setup_for(&config.store, &layout.root)?;
     let (pack, commit_hits) = match open_index(&layout, team, request.mode)? {
         IndexAccess::Daemon(mut daemon) => {
             let commits = history_request
@@ -97,7 +97,9 @@ pub fn run(args: AskArgs, index_dir: Option<&Path>) -> Result<()> {
                 .unwrap_or_default();
             (daemon.pack(request, budget)?, commits)
         }
-        IndexAccess::Direct(mut retriever, mode) => {
+        IndexAccess::Direct(mut reader) => {
+            let mode = reader.mode;
+            let retriever = &mut reader.retriever;
             let commits = history_request
                 .and_then(|r| retriever.search(&SearchRequest { mode, ..r }).ok())
                 .unwrap_or_default();

@@ -9,12 +9,14 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
+use quarry_indexer::config::Environment;
 use quarry_indexer::embed::Embedder;
-use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
+use quarry_indexer::embed::onnx::OnnxEmbedder;
 use quarry_indexer::manifest::RunStats;
-use quarry_indexer::team::sync::{commits_behind, head_commit, sync_pending, team_meta};
+use quarry_indexer::team::settings::StoreSettings;
+use quarry_indexer::team::sync::{commits_behind, head_commit};
 use quarry_indexer::team::{TeamLocation, TeamStore, collection_name, repository_identity};
-use quarry_orchestrator::config::{Config, Environment, FlagOverrides};
+use quarry_indexer::team::{sync_pending, team_meta};
 use serde::Serialize;
 
 use crate::format;
@@ -31,20 +33,17 @@ pub(crate) struct TeamSetup {
 /// Loads the model (the collection is named after it) and connects: a server that is down
 /// fails here, in one line.
 pub(crate) fn team_setup(root: &Path) -> Result<Option<TeamSetup>> {
-    let config = Config::load(
-        &Environment::from_process(Some(root)),
-        &FlagOverrides::default(),
-    )?;
-    team_setup_for(&config, root)
+    let store = StoreSettings::load(&Environment::from_process(Some(root)))?;
+    team_setup_for(&store, root)
 }
 
-/// [`team_setup`] with the configuration already loaded.
-pub(crate) fn team_setup_for(config: &Config, root: &Path) -> Result<Option<TeamSetup>> {
-    let Some(target) = config.team_target()? else {
+/// [`team_setup`] with the `[store]` settings already loaded.
+pub(crate) fn team_setup_for(store: &StoreSettings, root: &Path) -> Result<Option<TeamSetup>> {
+    let Some(target) = store.team_target()? else {
         return Ok(None);
     };
-    let embedder = OnnxEmbedder::load(&ModelSource::from_env())?;
-    let collection = match &config.store.collection {
+    let embedder = OnnxEmbedder::configured()?;
+    let collection = match &store.collection {
         Some(name) => name.value.clone(),
         None => collection_name(&repository_identity(root), embedder.model_id()),
     };
@@ -54,11 +53,8 @@ pub(crate) fn team_setup_for(config: &Config, root: &Path) -> Result<Option<Team
 
 /// Whether a team store is configured for the repository at `root` (nothing is opened).
 pub(crate) fn team_configured(root: &Path) -> Result<bool> {
-    let config = Config::load(
-        &Environment::from_process(Some(root)),
-        &FlagOverrides::default(),
-    )?;
-    Ok(config.team_target()?.is_some())
+    let store = StoreSettings::load(&Environment::from_process(Some(root)))?;
+    Ok(store.team_target()?.is_some())
 }
 
 /// How far behind the checkout the team index is.
