@@ -16,8 +16,8 @@ use std::time::SystemTime;
 use anyhow::Result;
 use clap::Args;
 use quarry_indexer::IndexLayout;
-use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
-use quarry_indexer::embed::{Embedder, SharedEmbedder};
+use quarry_indexer::embed::onnx::OnnxEmbedder;
+use quarry_indexer::embed::{Embedder, ModelSlot};
 use quarry_indexer::secrets;
 use quarry_indexer::sync::{SyncEvent, SyncOptions, is_keyword_only, sync};
 use quarry_indexer::walk::is_secret_path;
@@ -25,7 +25,9 @@ use quarry_orchestrator::ask::{CommitContext, ask, history_request};
 use quarry_orchestrator::config::{Config, Environment, FlagOverrides};
 use quarry_orchestrator::edit::run::RunStore;
 use quarry_orchestrator::edit::{ApproveAll, Cancel};
-use quarry_retriever::{ContextPack, Hit, Mode, Retriever, SearchRequest, Source};
+use quarry_retriever::{
+    ContextPack, Hit, Mode, Retriever, SearchRequest, Source, open_reader, open_team_reader,
+};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
@@ -158,7 +160,7 @@ struct QuarryMcp {
     allow_edits: bool,
     /// A team store is configured: `search`, `ask` and `status` read it.
     team: bool,
-    local: Arc<Mutex<LocalIndex>>,
+    local: Arc<Mutex<SearchHandle>>,
     /// Progress of `--index-on-start`, while it runs or if it failed.
     indexing: Arc<Mutex<Option<Indexing>>>,
     // Read by the code `tool_handler` generates.
@@ -176,11 +178,12 @@ struct Indexing {
 
 /// The server's own search handle, used when no daemon runs.
 #[derive(Default)]
-struct LocalIndex {
+struct SearchHandle {
     retriever: Option<Retriever>,
     /// The manifest's modification time when the handle was opened.
     opened_at: Option<SystemTime>,
-    embedder: Option<SharedEmbedder>,
+    /// The model, loaded on the first search that needs it and kept across reopenings.
+    models: ModelSlot,
 }
 
 #[tool_router]
@@ -190,7 +193,7 @@ impl QuarryMcp {
             layout,
             allow_edits,
             team,
-            local: Arc::new(Mutex::new(LocalIndex::default())),
+            local: Arc::new(Mutex::new(SearchHandle::default())),
             indexing: Arc::new(Mutex::new(None)),
             tool_router: Self::tool_router() + Self::edit_router(),
         }
@@ -440,7 +443,7 @@ impl QuarryMcp {
         let mut embedder = if keyword_only {
             None
         } else {
-            Some(OnnxEmbedder::load(&ModelSource::from_env())?)
+            Some(OnnxEmbedder::configured()?)
         };
         let progress = self.indexing.clone();
         let mut on_event = |event: SyncEvent| {
@@ -559,11 +562,13 @@ impl QuarryMcp {
             if local.retriever.is_none()
                 && let Some(setup) = crate::commands::team::team_setup(&self.layout.root)?
             {
-                let (retriever, _) = crate::commands::search::open_team_retriever(
+                let reader = open_team_reader(
                     &self.layout,
-                    setup,
+                    setup.store,
+                    Box::new(setup.embedder),
                     Mode::Hybrid,
                 )?;
+                let retriever = reader.retriever;
                 local.retriever = Some(retriever);
             }
             return match local.retriever.as_mut() {
@@ -584,18 +589,8 @@ impl QuarryMcp {
         let writer_busy = self.layout.is_locked_by_another_process();
         if local.retriever.is_none() || local.opened_at != manifest_time || writer_busy {
             local.retriever = None;
-            let mut retriever = Retriever::open(&self.layout)?;
-            if retriever.vector_model().is_some() && !writer_busy {
-                if local.embedder.is_none() {
-                    let model: Box<dyn Embedder> =
-                        Box::new(OnnxEmbedder::load(&ModelSource::from_env())?);
-                    local.embedder = Some(SharedEmbedder::new(model));
-                }
-                if let Some(embedder) = local.embedder.clone() {
-                    retriever = retriever.with_embedder(Box::new(embedder))?;
-                }
-            }
-            local.retriever = Some(retriever);
+            let reader = open_reader(&self.layout, Mode::Hybrid, &local.models)?;
+            local.retriever = Some(reader.retriever);
             local.opened_at = if writer_busy { None } else { manifest_time };
         }
         match local.retriever.as_mut() {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use quarry_indexer::chunk::{ChunkSettings, chunk_file};
-use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
+use quarry_indexer::embed::onnx::OnnxEmbedder;
 use quarry_indexer::embed::{Embedder, embed_text, should_embed};
 use quarry_indexer::tokens::ApproxTokenCounter;
 use quarry_indexer::walk::{WalkSettings, classify_content, walk};
@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     texts.truncate(limit);
     texts.sort_by_key(String::len);
-    let mut embedder = OnnxEmbedder::load(&ModelSource::from_env())?;
+    let mut embedder = OnnxEmbedder::configured()?;
     let started = Instant::now();
     for group in texts.chunks(64) {
         let refs: Vec<&str> = group.iter().map(String::as_str).collect();

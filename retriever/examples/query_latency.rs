@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use quarry_indexer::IndexLayout;
-use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
+use quarry_indexer::embed::onnx::OnnxEmbedder;
 use quarry_retriever::{Mode, Retriever, SearchRequest};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,7 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let layout = IndexLayout::discover(&root)?;
     let mut retriever = Retriever::open(&layout)?;
     if mode != Mode::Keyword {
-        let embedder = OnnxEmbedder::load(&ModelSource::from_env())?;
+        let embedder = OnnxEmbedder::configured()?;
         retriever = retriever.with_embedder(Box::new(embedder))?;
     }
     let mut millis = Vec::new();

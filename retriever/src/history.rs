@@ -13,7 +13,8 @@ use quarry_indexer::vector::{VectorFilter, VectorStore};
 
 use crate::filter::PathFilter;
 use crate::fusion::{self, FusionWeights};
-use crate::{Mode, Ranked, SearchError, SearchRequest, gather};
+use crate::source::gather;
+use crate::{Mode, Ranked, SearchError, SearchRequest};
 
 /// The commit stores of one index, opened for reading.
 pub(crate) struct CommitStores {

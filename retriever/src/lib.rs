@@ -8,32 +8,33 @@
 //!
 //! The index is either local (tantivy beside a Qdrant Edge shard under `.quarry/`) or a team
 //! index in one shared store ([`Retriever::open_team`]), where BM25 is a sparse vector and
-//! hybrid retrieval is one store query fused on the server. Everything after the
-//! candidates (filters, de-duplication, the exact-definition lift, packing) is shared.
+//! hybrid retrieval is one store query fused on the server. Both are a [`source`] of
+//! candidates; everything after the candidates (the candidate loop, filters,
+//! de-duplication, the exact-definition lift, packing, the repository map) is written once.
 
 mod filter;
 mod fusion;
 mod history;
 mod map;
+pub mod open;
 pub mod pack;
+mod source;
 mod team;
 
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use quarry_indexer::embed::Embedder;
-use quarry_indexer::keyword::{KeywordHit, KeywordIndex, KeywordQuery};
-use quarry_indexer::sync::VectorModel;
+use quarry_indexer::embed::{Embedder, VectorModel};
 use quarry_indexer::team::{TeamLocation, TeamStore};
-use quarry_indexer::vector::edge::EdgeVectorStore;
-use quarry_indexer::vector::{VectorFilter, VectorHit, VectorStore};
 use quarry_indexer::{Chunk, ChunkKind, IndexError, IndexLayout, lang};
 use serde::{Deserialize, Serialize};
 
 pub use fusion::FusionWeights;
+pub use open::{Fallback, IndexOwner, Reader, open_reader, open_team_reader};
 pub use pack::{ContextItem, ContextPack, ContextRole};
 
 use filter::PathFilter;
+use source::{CandidateSource, LocalSource};
 
 /// Why a search could not run.
 #[derive(Debug, thiserror::Error)]
@@ -276,7 +277,7 @@ pub struct Explain {
 /// A read-only handle on one index.
 pub struct Retriever {
     layout: IndexLayout,
-    code: CodeIndex,
+    code: Box<dyn CandidateSource>,
     embedder: Option<Box<dyn Embedder>>,
     weights: FusionWeights,
     /// The commit stores, opened on the first search of commits.
@@ -286,47 +287,35 @@ pub struct Retriever {
 impl Retriever {
     /// Opens the index at `layout` for searching.
     pub fn open(layout: &IndexLayout) -> Result<Self, SearchError> {
-        layout.check_readable()?;
-        let keyword = KeywordIndex::open(&layout.keyword_dir(), &layout.dir)?;
-        Ok(Retriever {
-            layout: layout.clone(),
-            code: CodeIndex::Local {
-                keyword,
-                vectors: None,
-            },
-            embedder: None,
-            weights: FusionWeights::default(),
-            commits: None,
-        })
+        let code = LocalSource::open(layout)?;
+        Ok(Self::over(layout, Box::new(code)))
     }
 
     /// Opens the team index in `store` for searching; `layout` is the local checkout (its
     /// git history, if indexed locally, still answers commit searches).
     pub fn open_team(layout: &IndexLayout, store: Box<dyn TeamStore>) -> Result<Self, SearchError> {
-        let index = team::TeamIndex::open(store)?;
-        Ok(Retriever {
+        let code = team::TeamSource::open(store)?;
+        Ok(Self::over(layout, Box::new(code)))
+    }
+
+    fn over(layout: &IndexLayout, code: Box<dyn CandidateSource>) -> Self {
+        Retriever {
             layout: layout.clone(),
-            code: CodeIndex::Team(index),
+            code,
             embedder: None,
             weights: FusionWeights::default(),
             commits: None,
-        })
+        }
     }
 
     /// The team store this retriever reads, when it reads one.
     pub fn team_store(&self) -> Option<&dyn TeamStore> {
-        match &self.code {
-            CodeIndex::Team(index) => Some(index.store()),
-            CodeIndex::Local { .. } => None,
-        }
+        self.code.team_store()
     }
 
     /// The model the index's vectors were made with, if it has vectors.
     pub fn vector_model(&self) -> Option<VectorModel> {
-        match &self.code {
-            CodeIndex::Local { .. } => VectorModel::load(&self.layout),
-            CodeIndex::Team(index) => Some(index.model()),
-        }
+        self.code.vector_model()
     }
 
     /// Whether another process is writing the index right now. The vector store is then left
@@ -334,7 +323,7 @@ impl Retriever {
     /// process that holds the lock itself (the daemon) searches between its own writes. A
     /// team store takes readers while it is written.
     pub fn writer_active(&self) -> bool {
-        matches!(self.code, CodeIndex::Local { .. }) && self.layout.is_locked_by_another_process()
+        self.code.writer_active()
     }
 
     /// Enables vector search with the embedder for queries; it must be the index's model.
@@ -354,10 +343,7 @@ impl Retriever {
                 index_dir: self.layout.dir.display().to_string(),
             });
         }
-        if let CodeIndex::Local { vectors, .. } = &mut self.code {
-            let store = EdgeVectorStore::open(&self.layout.vector_shard_dir(), &self.layout.dir)?;
-            *vectors = Some(Box::new((store, model)));
-        }
+        self.code.enable_vectors()?;
         self.embedder = Some(embedder);
         Ok(self)
     }
@@ -458,100 +444,57 @@ impl Retriever {
             check_kind(kind)?;
         }
         let filter = request.path.as_deref().map(PathFilter::new).transpose()?;
-        let (keyword_index, vectors) = match &self.code {
-            CodeIndex::Local { keyword, vectors } => (keyword, vectors.as_deref()),
-            CodeIndex::Team(index) => {
-                return index.ranked(
-                    request,
-                    filter.as_ref(),
-                    self.embedder.as_mut(),
-                    &self.weights,
-                );
-            }
-        };
         let use_vectors = match request.mode {
             Mode::Keyword => false,
             Mode::Vector => true,
-            Mode::Hybrid => vectors.is_some(),
+            Mode::Hybrid => self.embedder.is_some() && self.code.vectors_ready(),
         };
-        if use_vectors && vectors.is_none() {
-            return Err(match self.vector_model() {
-                None => SearchError::NoVectors {
-                    index_dir: self.layout.dir.display().to_string(),
-                },
-                Some(_) => SearchError::NoEmbedder("none was loaded".to_string()),
-            });
-        }
-        let query_vector = if use_vectors {
-            let embedder = self
-                .embedder
-                .as_mut()
-                .ok_or_else(|| SearchError::NoEmbedder("none was loaded".to_string()))?;
-            let mut vectors = embedder
+        let query_vector = match (&mut self.embedder, use_vectors) {
+            (_, false) => None,
+            (Some(embedder), true) if self.code.vectors_ready() => embedder
                 .embed(&[request.query.as_str()])
-                .map_err(|e| SearchError::Embed(e.to_string()))?;
-            vectors.pop()
-        } else {
-            None
+                .map_err(|e| SearchError::Embed(e.to_string()))?
+                .pop(),
+            (_, true) => {
+                return Err(match self.code.vector_model() {
+                    None => SearchError::NoVectors {
+                        index_dir: self.layout.dir.display().to_string(),
+                    },
+                    Some(_) => SearchError::NoEmbedder("none was loaded".to_string()),
+                });
+            }
         };
 
-        // Ask each retriever for more than k: filtered and overlapping hits drop out later.
+        // Ask for more than k: filtered and overlapping hits drop out later.
         let mut limit = (request.k * 4).max(50);
         loop {
-            let keyword = if request.mode == Mode::Vector {
-                Vec::new()
-            } else {
-                keyword_index.search(&KeywordQuery {
-                    text: &request.query,
-                    lang: request.lang.as_deref(),
-                    kind: request.kind.as_deref(),
-                    limit,
-                })?
-            };
-            let vector = match (&query_vector, vectors) {
-                (Some(query), Some((store, _))) => {
-                    let filter = VectorFilter {
-                        lang: request.lang.clone(),
-                        kind: request.kind.clone(),
-                    };
-                    store.search(query, &filter, limit)?
-                }
-                _ => Vec::new(),
-            };
-            let exhausted = keyword.len() < limit && vector.len() < limit;
-
-            let (keyword_ranked, vector_ranked, chunks) =
-                gather(keyword, &vector, keyword_index, |path| {
-                    filter.as_ref().is_none_or(|f| f.matches(path))
-                })?;
-
-            let fused = fusion::fuse(
-                &keyword_ranked,
-                &vector_ranked,
+            let found = self.code.candidates(&source::CandidateQuery {
+                request,
+                vector: query_vector.as_deref(),
+                filter: filter.as_ref(),
+                limit,
+            })?;
+            let mut fused = fusion::fuse(
+                &found.keyword,
+                &found.vector,
                 &self.weights,
                 &request.query,
-                &chunks,
+                &found.chunks,
             );
-            let hits = select(fused, &chunks, filter.as_ref(), request.k);
-            if hits.len() == request.k || exhausted || limit >= MAX_CANDIDATES {
+            if found.fused_by_store {
+                // The store fused both rankings; the per-retriever ranks are not known here.
+                for candidate in &mut fused {
+                    candidate.explain.vector_rank = None;
+                    candidate.explain.vector_score = None;
+                }
+            }
+            let hits = select(fused, &found.chunks, filter.as_ref(), request.k);
+            if hits.len() == request.k || found.exhausted || limit >= MAX_CANDIDATES {
                 return Ok(hits);
             }
             limit = (limit * 4).min(MAX_CANDIDATES);
         }
     }
-}
-
-/// Where a retriever's code candidates come from. One per retriever, so the variants'
-/// sizes do not matter.
-#[allow(clippy::large_enum_variant)]
-enum CodeIndex {
-    /// tantivy, and a Qdrant Edge shard once an embedder is given.
-    Local {
-        keyword: KeywordIndex,
-        vectors: Option<Box<(EdgeVectorStore, VectorModel)>>,
-    },
-    /// A team store answering keyword, vector and hybrid queries itself.
-    Team(team::TeamIndex),
 }
 
 /// The first `k` fused candidates that pass the path filter and overlap no better one.
@@ -592,42 +535,6 @@ pub(crate) fn select(
     hits
 }
 
-/// Both rankings as (chunk id, score), best first, and every candidate chunk by id.
-type Gathered = (
-    Vec<(String, f32)>,
-    Vec<(String, f32)>,
-    HashMap<String, Chunk>,
-);
-
-/// The candidates of one search, ready to fuse: keyword hits carry their chunks, vector-only
-/// hits (whose path passes `keep`) are read from `store`.
-pub(crate) fn gather(
-    keyword: Vec<KeywordHit>,
-    vector: &[VectorHit],
-    store: &KeywordIndex,
-    keep: impl Fn(&str) -> bool,
-) -> Result<Gathered, SearchError> {
-    let keyword_ranked = keyword
-        .iter()
-        .map(|h| (h.chunk.id.clone(), h.score))
-        .collect();
-    let vector_ranked = vector
-        .iter()
-        .map(|h| (h.chunk_id.clone(), h.score))
-        .collect();
-    let mut chunks: HashMap<String, Chunk> = keyword
-        .into_iter()
-        .map(|h| (h.chunk.id.clone(), h.chunk))
-        .collect();
-    let missing: Vec<String> = vector
-        .iter()
-        .filter(|h| !chunks.contains_key(&h.chunk_id) && keep(&h.path))
-        .map(|h| h.chunk_id.clone())
-        .collect();
-    chunks.extend(store.chunks_by_id(&missing)?);
-    Ok((keyword_ranked, vector_ranked, chunks))
-}
-
 /// One ranked chunk, before it is shaped into a [`Hit`].
 pub(crate) struct Ranked {
     pub(crate) chunk: Chunk,
@@ -663,25 +570,12 @@ pub(crate) fn check_language(lang: &str) -> Result<(), SearchError> {
 }
 
 fn check_kind(kind: &str) -> Result<(), SearchError> {
-    const KINDS: [ChunkKind; 11] = [
-        ChunkKind::Function,
-        ChunkKind::Method,
-        ChunkKind::Class,
-        ChunkKind::Struct,
-        ChunkKind::Enum,
-        ChunkKind::Trait,
-        ChunkKind::Impl,
-        ChunkKind::Macro,
-        ChunkKind::Module,
-        ChunkKind::Section,
-        ChunkKind::Text,
-    ];
-    if KINDS.iter().any(|k| k.as_str() == kind) {
+    if ChunkKind::OF_FILES.iter().any(|k| k.as_str() == kind) {
         return Ok(());
     }
     Err(SearchError::UnknownKind {
         kind: kind.to_string(),
-        known: KINDS.map(|k| k.as_str()).join(", "),
+        known: ChunkKind::OF_FILES.map(|k| k.as_str()).join(", "),
     })
 }
 

@@ -1,4 +1,5 @@
-//! The repository map: every indexed file with the names it defines, cut to a token budget.
+//! The repository map: every indexed file with the names it defines, cut to a token budget,
+//! from either candidate source (a team index lists its ledger).
 //!
 //! A planner that only sees the top hits does not know which other files exist; the map
 //! tells it, compactly (`src/config.rs: Config, Config::load, parse_env`). Files the caller
@@ -6,11 +7,10 @@
 //! budget runs out; the last line says how many files did not fit.
 
 use quarry_indexer::Chunk;
-use quarry_indexer::manifest::Manifest;
 
 use crate::fusion::is_definition;
 use crate::pack::estimate_tokens;
-use crate::{CodeIndex, Retriever, SearchError};
+use crate::{Retriever, SearchError};
 
 /// Most names listed for one file.
 const NAMES_PER_FILE: usize = 12;
@@ -33,29 +33,19 @@ fn short_name(chunk: &Chunk) -> Option<String> {
 }
 
 impl Retriever {
-    /// The map of the index's files, `priority` first, within `budget` estimated tokens.
-    /// A team index has no local manifest: its map is empty (the planner then works from
-    /// its hits alone).
+    /// The map of the index's files, `priority` first, within `budget` estimated tokens:
+    /// the local index's manifest, or a team index's ledger.
     pub fn repo_map(&self, priority: &[String], budget: usize) -> Result<String, SearchError> {
-        let CodeIndex::Local { keyword, .. } = &self.code else {
-            return Ok(String::new());
-        };
-        let Some(manifest) = Manifest::load(&self.layout.manifest())? else {
-            return Ok(String::new());
-        };
-        let mut order: Vec<&String> = priority
-            .iter()
-            .filter(|p| manifest.files.contains_key(*p))
-            .collect();
+        let files = self.code.files()?;
+        let mut order: Vec<&String> = priority.iter().filter(|p| files.contains_key(*p)).collect();
         order.dedup();
-        order.extend(manifest.files.keys().filter(|p| !priority.contains(p)));
+        order.extend(files.keys().filter(|p| !priority.contains(p)));
         let mut map = String::new();
         let mut used = 0;
         for (listed, path) in order.iter().enumerate() {
-            let entry = &manifest.files[*path];
-            let chunks = keyword.chunks_by_id(&entry.chunks)?;
-            let mut defined: Vec<&Chunk> = entry
-                .chunks
+            let ids = &files[*path];
+            let chunks = self.code.chunks_by_id(ids)?;
+            let mut defined: Vec<&Chunk> = ids
                 .iter()
                 .filter_map(|id| chunks.get(id))
                 .filter(|c| is_definition(c.kind))

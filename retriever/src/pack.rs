@@ -11,13 +11,12 @@
 use std::collections::HashSet;
 
 use quarry_indexer::Chunk;
-use quarry_indexer::keyword::KeywordQuery;
 use quarry_indexer::tokens::{ApproxTokenCounter, TokenCounter};
 use quarry_indexer::walk::is_secret_path;
 use serde::{Deserialize, Serialize};
 
 use crate::fusion::is_definition;
-use crate::{CodeIndex, Retriever, SearchError, SearchRequest, overlapping};
+use crate::{Retriever, SearchError, SearchRequest, overlapping};
 
 /// How many of the top hits are scanned for calls whose definitions to add.
 const CALLERS_SCANNED: usize = 3;
@@ -180,19 +179,7 @@ impl Retriever {
     /// The chunk defining `name`: a function, method or type whose symbol ends in it,
     /// preferring one in the caller's file and language.
     fn definition_of(&self, name: &str, caller: &Chunk) -> Result<Option<Chunk>, SearchError> {
-        let candidates: Vec<Chunk> = match &self.code {
-            CodeIndex::Local { keyword, .. } => keyword
-                .search(&KeywordQuery {
-                    text: name,
-                    lang: Some(&caller.lang),
-                    kind: None,
-                    limit: 20,
-                })?
-                .into_iter()
-                .map(|hit| hit.chunk)
-                .collect(),
-            CodeIndex::Team(index) => index.keyword_chunks(name, &caller.lang, 20)?,
-        };
+        let candidates = self.code.keyword_chunks(name, &caller.lang)?;
         let mut best: Option<Chunk> = None;
         for chunk in candidates {
             let defines = is_definition(chunk.kind)

@@ -10,7 +10,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use quarry_indexer::IndexLayout;
 use quarry_indexer::embed::Embedder;
-use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
+use quarry_indexer::embed::onnx::OnnxEmbedder;
 use quarry_indexer::sync::{
     SettingsOverrides, SyncEvent, SyncOptions, SyncReport, is_keyword_only, sync,
 };
@@ -101,7 +101,7 @@ pub fn run(args: IndexArgs, index_dir: Option<&Path>) -> Result<()> {
     let mut embedder = if keyword_only {
         None
     } else {
-        Some(OnnxEmbedder::load(&ModelSource::from_env())?)
+        Some(OnnxEmbedder::configured()?)
     };
 
     let progress = Progress::new(keyword_only);

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use quarry_indexer::embed::Embedder;
-use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
-use quarry_indexer::sync::VectorModel;
+use quarry_indexer::embed::VectorModel;
+use quarry_indexer::embed::onnx::OnnxEmbedder;
 use quarry_orchestrator::memory::{Memory, NoteSource};
 
 use crate::commands::find_layout;
@@ -54,7 +54,7 @@ pub fn run(args: MemoryArgs, index_dir: Option<&Path>) -> Result<()> {
         MemoryAction::Add { text } => {
             // Notes get vectors when the index has them, so recall can match by meaning.
             let mut embedder = if VectorModel::load(&layout).is_some() {
-                match OnnxEmbedder::load(&ModelSource::from_env()) {
+                match OnnxEmbedder::configured() {
                     Ok(model) => Some(model),
                     Err(e) => {
                         eprintln!(

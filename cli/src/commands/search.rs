@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::Args;
 use quarry_indexer::IndexLayout;
-use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
-use quarry_retriever::{Hit, Mode, Retriever, SearchRequest, Source};
+use quarry_indexer::embed::ModelSlot;
+use quarry_retriever::{Hit, Mode, Reader, SearchRequest, Source, open_reader, open_team_reader};
 
 use crate::commands::find_layout;
 use crate::commands::team::{TeamSetup, team_setup};
@@ -83,8 +83,11 @@ pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
             }
             hits
         }
-        IndexAccess::Direct(mut retriever, mode) => {
-            retriever.search(&SearchRequest { mode, ..request })?
+        IndexAccess::Direct(mut reader) => {
+            let mode = reader.mode;
+            reader
+                .retriever
+                .search(&SearchRequest { mode, ..request })?
         }
     };
 
@@ -120,61 +123,34 @@ fn printable(mut hit: Hit) -> Hit {
     hit
 }
 
-/// Opens the index for searching in `mode`, loading the model only when the index has
-/// vectors and the mode uses them. While `quarry index` writes the vector store, hybrid
-/// search falls back to keyword (the returned mode says which runs).
-pub(crate) fn open_retriever(layout: &IndexLayout, mode: Mode) -> Result<(Retriever, Mode)> {
-    let mut retriever = Retriever::open(layout)?;
-    let mut mode = mode;
-    if mode != Mode::Keyword && retriever.vector_model().is_some() {
-        if mode == Mode::Hybrid && retriever.writer_active() {
-            eprintln!("note: the index is being updated; showing keyword results only");
-            mode = Mode::Keyword;
-        } else {
-            let embedder = OnnxEmbedder::load(&ModelSource::from_env())?;
-            retriever = retriever.with_embedder(Box::new(embedder))?;
-        }
-    }
-    Ok((retriever, mode))
-}
-
 /// How a command reaches the index.
 pub(crate) enum IndexAccess {
     /// Through the daemon that keeps the local index.
     Daemon(DaemonClient),
-    /// With a retriever of its own, and the mode it can serve now.
-    Direct(Box<Retriever>, Mode),
+    /// With a reader of its own, in the mode it can serve now.
+    Direct(Box<Reader>),
 }
 
 /// Opens the index a search in `mode` reads: the team index when `team` is configured,
-/// otherwise the local one, through its daemon when one runs.
+/// otherwise the local one, through its daemon when one runs. A reader that falls back to
+/// keyword search says why on stderr.
 pub(crate) fn open_index(
     layout: &IndexLayout,
     team: Option<TeamSetup>,
     mode: Mode,
 ) -> Result<IndexAccess> {
     if let Some(setup) = team {
-        let (retriever, mode) = open_team_retriever(layout, setup, mode)?;
-        return Ok(IndexAccess::Direct(Box::new(retriever), mode));
+        let reader = open_team_reader(layout, setup.store, Box::new(setup.embedder), mode)?;
+        return Ok(IndexAccess::Direct(Box::new(reader)));
     }
     if let Some(daemon) = DaemonClient::connect(layout) {
         return Ok(IndexAccess::Daemon(daemon));
     }
-    let (retriever, mode) = open_retriever(layout, mode)?;
-    Ok(IndexAccess::Direct(Box::new(retriever), mode))
-}
-
-/// Opens the team index of `setup` for searching in `mode` (keyword mode needs no model).
-pub(crate) fn open_team_retriever(
-    layout: &IndexLayout,
-    setup: TeamSetup,
-    mode: Mode,
-) -> Result<(Retriever, Mode)> {
-    let retriever = Retriever::open_team(layout, setup.store)?;
-    if mode == Mode::Keyword {
-        return Ok((retriever, mode));
+    let reader = open_reader(layout, mode, &ModelSlot::default())?;
+    if let Some(fallback) = reader.fallback {
+        eprintln!("note: {fallback}");
     }
-    Ok((retriever.with_embedder(Box::new(setup.embedder))?, mode))
+    Ok(IndexAccess::Direct(Box::new(reader)))
 }
 
 fn write_hit(out: &mut impl Write, hit: &Hit, words: &[String], style: Style) -> Result<()> {

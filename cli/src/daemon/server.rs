@@ -17,15 +17,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use quarry_indexer::embed::onnx::{ModelSource, OnnxEmbedder};
-use quarry_indexer::embed::{EmbedError, Embedder, SharedEmbedder};
-use quarry_indexer::layout::WriterLock;
-use quarry_indexer::sync::{
-    SettingsOverrides, SyncOptions, SyncReport, is_keyword_only, sync_holding,
-};
+use quarry_indexer::embed::{Embedder, SharedEmbedder};
+use quarry_indexer::sync::{SettingsOverrides, SyncOptions, SyncReport, is_keyword_only};
 use quarry_indexer::watch::{BatchTiming, ChangeBatch, RepoWatcher, Wait};
 use quarry_indexer::{IndexError, IndexLayout};
-use quarry_retriever::{Mode, Retriever, SearchError, SearchRequest};
+use quarry_retriever::{Fallback, IndexOwner, Mode, Retriever, SearchError, SearchRequest};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -63,8 +59,14 @@ pub fn serve(layout: IndexLayout, options: DaemonOptions) -> Result<()> {
             info.pid
         );
     }
-    let lock = match WriterLock::acquire(&layout) {
-        Ok(lock) => lock,
+    let keyword_only = options.keyword_only || is_keyword_only(&layout);
+    let embedder = if keyword_only {
+        None
+    } else {
+        Some(SharedEmbedder::configured()?)
+    };
+    let owner = match IndexOwner::acquire(&layout, embedder) {
+        Ok(owner) => owner,
         Err(IndexError::Locked { pid, .. }) => bail!(
             "the index at {} is being written by another quarry process{}; start the daemon when it finishes",
             layout.dir.display(),
@@ -75,14 +77,7 @@ pub fn serve(layout: IndexLayout, options: DaemonOptions) -> Result<()> {
     super::log::init(&log_path(&layout), options.verbose)
         .with_context(|| format!("cannot open the log {}", log_path(&layout).display()))?;
 
-    let keyword_only = options.keyword_only || is_keyword_only(&layout);
-    let embedder = if keyword_only {
-        None
-    } else {
-        Some(load_embedder()?)
-    };
-
-    let embedder_model = embedder.as_ref().map(|e| e.model_id().to_string());
+    let embedder_model = owner.embedder().map(|e| e.model_id().to_string());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -90,11 +85,7 @@ pub fn serve(layout: IndexLayout, options: DaemonOptions) -> Result<()> {
     let shared = Arc::new(Shared {
         layout: layout.clone(),
         started: Instant::now(),
-        index: Mutex::new(IndexState {
-            lock,
-            embedder,
-            retriever: None,
-        }),
+        index: Mutex::new(owner),
         reader: Mutex::new(None),
         info: Mutex::new(Progress {
             model: embedder_model,
@@ -105,8 +96,8 @@ pub fn serve(layout: IndexLayout, options: DaemonOptions) -> Result<()> {
     let result = runtime.block_on(run(shared.clone()));
     drop(runtime);
     // Close the stores before the lock goes: the next writer must find them flushed.
-    if let Ok(mut state) = shared.index.lock() {
-        state.retriever = None;
+    if let Ok(mut owner) = shared.index.lock() {
+        owner.close_reader();
     }
     tracing::info!("daemon stopped");
     result
@@ -437,18 +428,12 @@ struct Shared {
     layout: IndexLayout,
     started: Instant,
     /// The writer lock, the model and the search handle; one user at a time.
-    index: Mutex<IndexState>,
+    index: Mutex<IndexOwner>,
     /// A keyword-only handle for searches that arrive during a long update.
     reader: Mutex<Option<Retriever>>,
     info: Mutex<Progress>,
     /// Raised when the daemon stops: the running sync ends at its next batch boundary.
     cancel: Arc<AtomicBool>,
-}
-
-struct IndexState {
-    lock: WriterLock,
-    embedder: Option<SharedEmbedder>,
-    retriever: Option<Retriever>,
 }
 
 #[derive(Default)]
@@ -470,7 +455,7 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn state(&self) -> MutexGuard<'_, IndexState> {
+    fn state(&self) -> MutexGuard<'_, IndexOwner> {
         self.index
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -489,33 +474,24 @@ impl Shared {
         options: &SyncOptions,
         keyword_only: Option<bool>,
     ) -> Result<SyncReport, String> {
-        let mut state = self.state();
-        let want_vectors = keyword_only.map_or(state.embedder.is_some(), |keyword| !keyword);
+        let mut owner = self.state();
+        let want_vectors = keyword_only.map_or(owner.embedder().is_some(), |keyword| !keyword);
         if !want_vectors {
-            state.embedder = None;
-        } else if state.embedder.is_none() {
-            state.embedder = Some(load_embedder().map_err(|e| e.to_string())?);
+            owner.set_embedder(None);
+        } else if owner.embedder().is_none() {
+            owner.set_embedder(Some(
+                SharedEmbedder::configured().map_err(|e| e.to_string())?,
+            ));
         }
-        self.progress().model = state.embedder.as_ref().map(|e| e.model_id().to_string());
-        // The shard has one owner at a time: close the search handle while the sync writes.
-        state.retriever = None;
-        let mut embedder = state.embedder.clone();
-        let result = sync_holding(
-            &state.lock,
-            &self.layout,
-            options,
-            embedder.as_mut().map(|e| e as &mut dyn Embedder),
-            &mut |_| {},
-        )
-        .map_err(|e| match e {
+        self.progress().model = owner.embedder().map(|e| e.model_id().to_string());
+        let result = owner.sync(options, &mut |_| {}).map_err(|e| match e {
             IndexError::Interrupted { .. } => {
                 "stopped at a batch boundary; the next start carries on from there".to_string()
             }
             other => other.to_string(),
         });
-        state.retriever = self.open_search(state.embedder.clone());
         *self.reader.lock().unwrap_or_else(|p| p.into_inner()) = Retriever::open(&self.layout).ok();
-        drop(state);
+        drop(owner);
 
         let mut progress = self.progress();
         progress.pending = 0;
@@ -531,30 +507,8 @@ impl Shared {
         result
     }
 
-    fn open_search(&self, embedder: Option<SharedEmbedder>) -> Option<Retriever> {
-        let retriever = match Retriever::open(&self.layout) {
-            Ok(retriever) => retriever,
-            Err(e) => {
-                tracing::warn!("cannot open the index for searching: {e}");
-                return None;
-            }
-        };
-        match embedder {
-            Some(embedder) if retriever.vector_model().is_some() => {
-                match retriever.with_embedder(Box::new(embedder)) {
-                    Ok(retriever) => Some(retriever),
-                    Err(e) => {
-                        tracing::warn!("vector search unavailable: {e}");
-                        Retriever::open(&self.layout).ok()
-                    }
-                }
-            }
-            _ => Some(retriever),
-        }
-    }
-
     /// The search handle, waiting a little for a running update; `None` after the wait.
-    fn wait_for_index(&self) -> Option<MutexGuard<'_, IndexState>> {
+    fn wait_for_index(&self) -> Option<MutexGuard<'_, IndexOwner>> {
         let deadline = Instant::now() + SEARCH_WAIT;
         loop {
             match self.index.try_lock() {
@@ -595,8 +549,8 @@ impl Shared {
         let error = |e: SearchError| Response::Error {
             message: e.to_string(),
         };
-        if let Some(mut state) = self.wait_for_index()
-            && let Some(retriever) = state.retriever.as_mut()
+        if let Some(mut owner) = self.wait_for_index()
+            && let Ok(retriever) = owner.reader()
         {
             return query(retriever, &request).map_or_else(error, |found| respond(found, None));
         }
@@ -624,10 +578,7 @@ impl Shared {
             )),
             Mode::Hybrid => {
                 request.mode = Mode::Keyword;
-                Ok((
-                    request,
-                    Some("the index is being updated; showing keyword results only".to_string()),
-                ))
+                Ok((request, Some(Fallback::WriterBusy.to_string())))
             }
             Mode::Keyword => Ok((request, None)),
         }
@@ -667,13 +618,6 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Loads the configured embedding model, shared between syncs and searches.
-fn load_embedder() -> Result<SharedEmbedder, EmbedError> {
-    Ok(SharedEmbedder::new(Box::new(OnnxEmbedder::load(
-        &ModelSource::from_env(),
-    )?)))
 }
 
 /// Where `quarry daemon --stop` waits: until the daemon's lock is released.

@@ -21,6 +21,32 @@ pub trait Embedder: Send {
     fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
 }
 
+/// The model the vectors of an index were made with: written beside a local index's
+/// vectors and in a team index's meta, so readers embed queries with the same model.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VectorModel {
+    /// [`Embedder::model_id`] of the model.
+    pub model_id: String,
+    /// Vector length.
+    pub dims: usize,
+}
+
+impl VectorModel {
+    /// The model `embedder` runs.
+    pub fn of(embedder: &dyn Embedder) -> Self {
+        VectorModel {
+            model_id: embedder.model_id().to_string(),
+            dims: embedder.dims(),
+        }
+    }
+
+    /// The model of the local index at `layout`, if it has vectors.
+    pub fn load(layout: &crate::IndexLayout) -> Option<Self> {
+        let bytes = std::fs::read(layout.vector_model_file()).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
 /// One loaded model used from several places (the daemon's sync and its searches, the MCP
 /// server's searches across index reloads): clones share the model behind a lock.
 #[derive(Clone)]
@@ -31,6 +57,13 @@ pub struct SharedEmbedder {
 }
 
 impl SharedEmbedder {
+    /// The configured model ([`onnx::OnnxEmbedder::configured`]), shared.
+    pub fn configured() -> Result<Self, EmbedError> {
+        Ok(SharedEmbedder::new(Box::new(
+            onnx::OnnxEmbedder::configured()?,
+        )))
+    }
+
     /// Shares `model`.
     pub fn new(model: Box<dyn Embedder>) -> Self {
         SharedEmbedder {
@@ -56,6 +89,44 @@ impl Embedder for SharedEmbedder {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         model.embed(texts)
+    }
+}
+
+/// The configured embedding model of a process, loaded at most once (on first use) and
+/// shared by every clone: commands that may never embed never pay for loading it.
+#[derive(Clone, Default)]
+pub struct ModelSlot {
+    loaded: std::sync::Arc<std::sync::Mutex<Option<SharedEmbedder>>>,
+}
+
+impl ModelSlot {
+    /// A slot holding `model` already.
+    pub fn with(model: SharedEmbedder) -> Self {
+        ModelSlot {
+            loaded: std::sync::Arc::new(std::sync::Mutex::new(Some(model))),
+        }
+    }
+
+    /// The model, loaded now ([`onnx::OnnxEmbedder::configured`]) if it was not yet.
+    pub fn get(&self) -> Result<SharedEmbedder, EmbedError> {
+        let mut loaded = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(model) = loaded.as_ref() {
+            return Ok(model.clone());
+        }
+        let model = SharedEmbedder::configured()?;
+        *loaded = Some(model.clone());
+        Ok(model)
+    }
+
+    /// The model, if it was loaded.
+    pub fn loaded(&self) -> Option<SharedEmbedder> {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 }
 

@@ -81,6 +81,11 @@ pub struct OnnxEmbedder {
 }
 
 impl OnnxEmbedder {
+    /// The model the environment configures ([`ModelSource::from_env`]).
+    pub fn configured() -> Result<Self, EmbedError> {
+        Self::load(&ModelSource::from_env())
+    }
+
     /// Loads ONNX Runtime (once per process) and the model.
     pub fn load(source: &ModelSource) -> Result<Self, EmbedError> {
         load_runtime()?;

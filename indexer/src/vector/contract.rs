@@ -136,6 +136,23 @@ fn dense_contract(store: &mut dyn VectorStore) {
         [corpus.chunks[1].id.as_str()]
     );
 
+    // Points by id: the ones that exist, whatever the order asked.
+    let asked = [
+        corpus.chunks[3].id.clone(),
+        "no-such-chunk".to_string(),
+        corpus.chunks[0].id.clone(),
+    ];
+    let mut found: Vec<String> = store
+        .points_by_id(&asked)
+        .expect("by id")
+        .into_iter()
+        .map(|h| h.chunk_id)
+        .collect();
+    found.sort();
+    let mut expected = vec![corpus.chunks[0].id.clone(), corpus.chunks[3].id.clone()];
+    expected.sort();
+    assert_eq!(found, expected);
+
     store
         .delete_paths(&["src/store.rs".to_string(), "app/absent.py".to_string()])
         .expect("delete");
@@ -164,6 +181,15 @@ fn team_contract(store: &mut dyn VectorStore) {
     );
     let chunk = hits[0].chunk.as_ref().expect("whole chunk");
     assert_eq!(chunk, &corpus.chunks[4]);
+    let by_id = store
+        .points_by_id(std::slice::from_ref(&corpus.chunks[1].id))
+        .expect("by id");
+    assert_eq!(by_id.len(), 1);
+    assert_eq!(
+        by_id[0].chunk.as_ref(),
+        Some(&corpus.chunks[1]),
+        "whole chunk by id"
+    );
 
     // The vector points at `load_config`, the terms at `retry_with_backoff`: both show up.
     let dense = direction(2);

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use qdrant_edge::{
     Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams,
     EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, Fusion, JsonPath, Match,
-    Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointInsertOperations,
+    Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations,
     PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, ScoringQuery, UpdateOperation,
     ValueVariants, Vector, VectorInternal, Vectors, WalOptions, WithPayloadInterface, WithVector,
 };
@@ -226,6 +226,21 @@ impl VectorStore for EdgeVectorStore {
             })
             .map_err(|e| self.error(e))?;
         Ok(count as u64)
+    }
+
+    fn points_by_id(&self, chunk_ids: &[String]) -> Result<Vec<VectorHit>, IndexError> {
+        let ids: Vec<PointId> = chunk_ids
+            .iter()
+            .map(|id| PointId::NumId(point_id(id)))
+            .collect();
+        let records = self
+            .shard
+            .retrieve(&ids, Some(WithPayloadInterface::Bool(true)), None)
+            .map_err(|e| self.error(e))?;
+        Ok(records
+            .into_iter()
+            .filter_map(|record| hit_from_payload(&record.payload?.0, 0.0))
+            .collect())
     }
 
     fn query(

@@ -121,6 +121,9 @@ pub trait VectorStore: Send {
         filter: &VectorFilter,
         limit: usize,
     ) -> Result<Vec<VectorHit>, IndexError>;
+    /// The points of these chunk ids that exist, with their payloads (a team-shaped store's
+    /// hits carry their chunks), in no particular order.
+    fn points_by_id(&self, chunk_ids: &[String]) -> Result<Vec<VectorHit>, IndexError>;
     /// The `limit` points nearest to `vector` that pass `filter`, nearest first.
     fn search(
         &self,

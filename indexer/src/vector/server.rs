@@ -30,7 +30,7 @@ use serde_json::json;
 use super::sparse::{SparseVector, encode_chunk};
 use super::{
     DENSE_VECTOR, HYBRID_RRF_K, INDEXED_FIELDS, SPARSE_VECTOR, StoreQuery, StoreShape,
-    VectorFilter, VectorHit, VectorPoint, VectorStore, hit_from_payload, point_payload,
+    VectorFilter, VectorHit, VectorPoint, VectorStore, hit_from_payload, point_id, point_payload,
 };
 use crate::IndexError;
 
@@ -350,7 +350,7 @@ impl ServerVectorStore {
         Fut: Future<Output = Result<T, QdrantError>> + Send + 'static,
     {
         let client = Arc::clone(&self.client);
-        let policy = RetryPolicy {
+        let policy = ServerRetries {
             attempts: self.config.attempts.max(1),
             first_backoff: Duration::from_millis(200),
         };
@@ -409,6 +409,23 @@ impl VectorStore for ServerVectorStore {
             async move { client.count(request).await }
         })?;
         Ok(response.result.map_or(0, |r| r.count))
+    }
+
+    fn points_by_id(&self, chunk_ids: &[String]) -> Result<Vec<VectorHit>, IndexError> {
+        let mut hits = Vec::with_capacity(chunk_ids.len());
+        for batch in chunk_ids.chunks(SCROLL_PAGE as usize) {
+            let ids: Vec<PointId> = batch.iter().map(|id| point_id(id).into()).collect();
+            let name = self.collection.clone();
+            let response = self.call("reading points", move |client| {
+                let request = GetPointsBuilder::new(name.clone(), ids.clone()).with_payload(true);
+                async move { client.get_points(request).await }
+            })?;
+            hits.extend(response.result.into_iter().filter_map(|point| {
+                let payload: serde_json::Value = Payload::from(point.payload).into();
+                hit_from_payload(payload.as_object()?, 0.0)
+            }));
+        }
+        Ok(hits)
     }
 
     fn query(
@@ -554,7 +571,7 @@ fn ledger_id(key: &str) -> u64 {
 
 /// Retries of one request.
 #[derive(Debug, Clone, Copy)]
-struct RetryPolicy {
+struct ServerRetries {
     attempts: u32,
     first_backoff: Duration,
 }
@@ -631,7 +648,7 @@ fn is_transient(error: &QdrantError) -> bool {
 /// under `timeout`. Backoff doubles from the policy's first pause, with jitter. A timeout is
 /// final: a silent server is reported, not waited on again.
 async fn with_retries<T, Fut>(
-    policy: RetryPolicy,
+    policy: ServerRetries,
     timeout: Duration,
     mut attempt: impl FnMut() -> Fut,
 ) -> Result<T, Failure>
@@ -832,7 +849,7 @@ mod tests {
 
     #[tokio::test]
     async fn transient_errors_are_retried_with_backoff_then_reported() {
-        let policy = RetryPolicy {
+        let policy = ServerRetries {
             attempts: 3,
             first_backoff: Duration::from_millis(5),
         };
@@ -894,7 +911,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_silent_server_times_out_once() {
-        let policy = RetryPolicy {
+        let policy = ServerRetries {
             attempts: 3,
             first_backoff: Duration::from_millis(5),
         };

@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 
 use crate::Chunk;
+use crate::keyword::field_boost;
 use crate::keyword::tokenizer::analyzer;
 
 /// BM25's term-frequency saturation.
@@ -52,27 +53,27 @@ struct FieldWeight {
 }
 
 const SYMBOL: FieldWeight = FieldWeight {
-    boost: 3.0,
+    boost: field_boost::SYMBOL,
     typical_len: 6.0,
 };
 const SIGNATURE: FieldWeight = FieldWeight {
-    boost: 2.0,
+    boost: field_boost::SIGNATURE,
     typical_len: 14.0,
 };
 const PATH: FieldWeight = FieldWeight {
-    boost: 1.0,
+    boost: field_boost::PATH,
     typical_len: 8.0,
 };
 const DOC: FieldWeight = FieldWeight {
-    boost: 1.0,
+    boost: field_boost::DOC,
     typical_len: 30.0,
 };
 const CONTEXT: FieldWeight = FieldWeight {
-    boost: 0.5,
+    boost: field_boost::CONTEXT,
     typical_len: 8.0,
 };
 const BODY: FieldWeight = FieldWeight {
-    boost: 1.0,
+    boost: field_boost::BODY,
     typical_len: 160.0,
 };
 

@@ -1,0 +1,211 @@
+//! Opening an index: the one reader policy, and the one owner of an index a process writes.
+//!
+//! [`open_reader`] is how every command, the MCP server and the daemon's clients open a
+//! local index for reading in a mode: vectors (and the model) only when the index has them
+//! and the mode uses them; while another process writes, hybrid answers from BM25 and says
+//! so ([`Fallback`]), vector mode refuses in one line.
+//!
+//! [`IndexOwner`] is what a process that writes an index holds (the daemon, an edit run):
+//! the writer lock, the embedding model its syncs and searches share, and the search
+//! handle. Invariant: the search handle and a sync never hold the Qdrant Edge shard at once
+//! (a shard has one owner): [`IndexOwner::sync`] closes the handle, syncs, and reopens it.
+
+use std::fmt;
+
+use quarry_indexer::embed::{Embedder, ModelSlot, SharedEmbedder};
+use quarry_indexer::layout::WriterLock;
+use quarry_indexer::sync::{SyncEvent, SyncOptions, SyncReport, sync_holding};
+use quarry_indexer::team::TeamStore;
+use quarry_indexer::{IndexError, IndexLayout};
+
+use crate::{Mode, Retriever, SearchError};
+
+/// Why a reader answers in another mode than asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// Another process writes the index (its vector shard is the writer's until it ends):
+    /// hybrid answers from BM25 alone.
+    WriterBusy,
+}
+
+impl fmt::Display for Fallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fallback::WriterBusy => {
+                write!(
+                    f,
+                    "the index is being updated; showing keyword results only"
+                )
+            }
+        }
+    }
+}
+
+/// An index opened for reading, and the mode it can serve now.
+pub struct Reader {
+    /// The handle.
+    pub retriever: Retriever,
+    /// The mode searches run in: the one asked, or keyword after a [`Fallback`].
+    pub mode: Mode,
+    /// Why the mode is not the one asked.
+    pub fallback: Option<Fallback>,
+}
+
+/// Opens the local index at `layout` for searching in `mode`. The model comes from
+/// `models` (loaded there on first use) only when the index has vectors and the mode uses
+/// them; while another process writes, hybrid falls back to keyword and vector mode is
+/// [`SearchError::Busy`].
+pub fn open_reader(
+    layout: &IndexLayout,
+    mode: Mode,
+    models: &ModelSlot,
+) -> Result<Reader, SearchError> {
+    let retriever = Retriever::open(layout)?;
+    if mode == Mode::Keyword || retriever.vector_model().is_none() {
+        return Ok(Reader {
+            retriever,
+            mode,
+            fallback: None,
+        });
+    }
+    if mode == Mode::Hybrid && retriever.writer_active() {
+        return Ok(Reader {
+            retriever,
+            mode: Mode::Keyword,
+            fallback: Some(Fallback::WriterBusy),
+        });
+    }
+    if retriever.writer_active() {
+        return Err(SearchError::Busy {
+            index_dir: layout.dir.display().to_string(),
+        });
+    }
+    let embedder = models
+        .get()
+        .map_err(|e| SearchError::NoEmbedder(e.to_string()))?;
+    Ok(Reader {
+        retriever: retriever.with_embedder(Box::new(embedder))?,
+        mode,
+        fallback: None,
+    })
+}
+
+/// Opens the team index in `store` for searching in `mode` with the model it is named
+/// after (keyword mode leaves the model alone).
+pub fn open_team_reader(
+    layout: &IndexLayout,
+    store: Box<dyn TeamStore>,
+    embedder: Box<dyn Embedder>,
+    mode: Mode,
+) -> Result<Reader, SearchError> {
+    let retriever = Retriever::open_team(layout, store)?;
+    let retriever = match mode {
+        Mode::Keyword => retriever,
+        _ => retriever.with_embedder(embedder)?,
+    };
+    Ok(Reader {
+        retriever,
+        mode,
+        fallback: None,
+    })
+}
+
+/// The writer of a local index in this process: its lock, its model and its search handle.
+pub struct IndexOwner {
+    layout: IndexLayout,
+    lock: WriterLock,
+    /// The model syncs embed with and vector searches use; `None`: keyword-only.
+    embedder: Option<SharedEmbedder>,
+    reader: Option<Retriever>,
+}
+
+impl IndexOwner {
+    /// Takes the writer lock of the index at `layout` (refused while another process holds
+    /// it). `embedder` is the model of its vectors, `None` for a keyword-only index.
+    pub fn acquire(
+        layout: &IndexLayout,
+        embedder: Option<SharedEmbedder>,
+    ) -> Result<Self, IndexError> {
+        let lock = WriterLock::acquire(layout)?;
+        Ok(IndexOwner {
+            layout: layout.clone(),
+            lock,
+            embedder,
+            reader: None,
+        })
+    }
+
+    /// The index's layout.
+    pub fn layout(&self) -> &IndexLayout {
+        &self.layout
+    }
+
+    /// The model, when the index has vectors.
+    pub fn embedder(&self) -> Option<&SharedEmbedder> {
+        self.embedder.as_ref()
+    }
+
+    /// Changes the model the next sync embeds with (`None`: drop the vectors).
+    pub fn set_embedder(&mut self, embedder: Option<SharedEmbedder>) {
+        self.embedder = embedder;
+    }
+
+    /// Brings the index up to date: the search handle is closed while the sync writes, and
+    /// reopened after (whatever the sync's outcome).
+    pub fn sync(
+        &mut self,
+        options: &SyncOptions,
+        on_event: &mut dyn FnMut(SyncEvent),
+    ) -> Result<SyncReport, IndexError> {
+        self.reader = None;
+        let mut embedder = self.embedder.clone();
+        let result = sync_holding(
+            &self.lock,
+            &self.layout,
+            options,
+            embedder.as_mut().map(|e| e as &mut dyn Embedder),
+            on_event,
+        );
+        match self.opened() {
+            Ok(reader) => self.reader = Some(reader),
+            Err(e) => tracing::warn!("cannot open the index for searching: {e}"),
+        }
+        result
+    }
+
+    /// The search handle, opened now if it is not: with vectors when the index has them and
+    /// this owner holds the model.
+    pub fn reader(&mut self) -> Result<&mut Retriever, SearchError> {
+        let reader = match self.reader.take() {
+            Some(reader) => reader,
+            None => self.opened()?,
+        };
+        Ok(self.reader.insert(reader))
+    }
+
+    /// Closes the search handle (before the lock goes, so the next writer finds the stores
+    /// flushed).
+    pub fn close_reader(&mut self) {
+        self.reader = None;
+    }
+
+    /// A new search handle; vector search is left out (and said in the log) when the model
+    /// does not fit the index, so keyword search still answers.
+    fn opened(&self) -> Result<Retriever, SearchError> {
+        let retriever = Retriever::open(&self.layout)?;
+        let Some(embedder) = self
+            .embedder
+            .as_ref()
+            .filter(|_| retriever.vector_model().is_some())
+        else {
+            return Ok(retriever);
+        };
+        match retriever.with_embedder(Box::new(embedder.clone())) {
+            Ok(retriever) => Ok(retriever),
+            Err(e) => {
+                tracing::warn!("vector search unavailable: {e}");
+                Retriever::open(&self.layout)
+            }
+        }
+    }
+}
