@@ -5,7 +5,7 @@
 //! writer lock. Nothing else in the repository is ever written by the indexer.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::IndexError;
@@ -330,21 +330,42 @@ pub(crate) fn remove_file_if_present(path: &Path) -> Result<(), IndexError> {
     }
 }
 
-/// Writes `bytes` to `path` so that readers see the old or the new content, never a mix:
-/// a temporary file beside it is written, flushed to disk and renamed over it.
+/// Writes `bytes` to `path` so that readers see the old or the new content, never a mix
+/// ([`replace_file`]), as an [`IndexError`].
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
-    let tmp = path.with_extension("tmp");
-    let result = (|| {
-        let mut file = File::create(&tmp)?;
+    replace_file(path, bytes).map_err(IndexError::io("writing", path))
+}
+
+/// Replaces the file at `path` with `bytes`, all or nothing, for every file Quarry writes
+/// (index files, run state, edits to the repository): a hidden temporary file beside it is
+/// written, flushed to disk, given the old file's permissions (an executable script stays
+/// executable) and renamed over it; then the folder is flushed, so the rename survives a
+/// crash too.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let temp = parent.join(format!(".{name}.quarry-{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = File::create(&temp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Some(parent) = path.parent()
-            && let Ok(dir) = File::open(parent)
-        {
-            let _ = dir.sync_all();
+        if let Ok(meta) = fs::metadata(path) {
+            let _ = fs::set_permissions(&temp, meta.permissions());
         }
-        Ok(())
+        fs::rename(&temp, path)
     })();
-    result.map_err(IndexError::io("writing", path))
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written?;
+    if let Ok(dir) = File::open(parent) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
 }

@@ -18,7 +18,7 @@ use quarry_indexer::vector::{VectorFilter, VectorPoint, VectorStore};
 use quarry_indexer::{Chunk, ChunkKind};
 use serde::{Deserialize, Serialize};
 
-use crate::edit::run::write_atomically;
+use quarry_indexer::layout::replace_file;
 
 /// Cosine similarity above which a note counts as relevant.
 const MIN_SIMILARITY: f32 = 0.35;
@@ -162,7 +162,7 @@ impl Memory {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        write_atomically(&path, &text).map_err(io(&path))
+        replace_file(&path, &text).map_err(io(&path))
     }
 
     fn vectors(&self, dims: usize) -> Result<EdgeVectorStore, MemoryError> {

@@ -47,6 +47,22 @@ pub enum ChunkKind {
 }
 
 impl ChunkKind {
+    /// Every kind a code or text file's chunk can have (commits live in the history's
+    /// stores, not the code index): what `--kind` accepts.
+    pub const OF_FILES: [ChunkKind; 11] = [
+        ChunkKind::Function,
+        ChunkKind::Method,
+        ChunkKind::Class,
+        ChunkKind::Struct,
+        ChunkKind::Enum,
+        ChunkKind::Trait,
+        ChunkKind::Impl,
+        ChunkKind::Macro,
+        ChunkKind::Module,
+        ChunkKind::Section,
+        ChunkKind::Text,
+    ];
+
     /// The lowercase name used in payloads, filters and `--json` output.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use quarry_indexer::layout::replace_file;
 use serde::{Deserialize, Serialize};
 
 use super::EditError;
@@ -220,24 +221,6 @@ fn io_error(path: &Path, error: io::Error) -> EditError {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let parent = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let temp = parent.join(format!(".{name}.quarry-{}.tmp", std::process::id()));
-    fs::write(&temp, bytes)?;
-    if let Ok(meta) = fs::metadata(path) {
-        // Keep the file's permissions (an executable script stays executable).
-        let _ = fs::set_permissions(&temp, meta.permissions());
-    }
-    fs::rename(&temp, path).inspect_err(|_| {
-        let _ = fs::remove_file(&temp);
-    })
-}
-
 /// A run id: creation time to the second, then four random hex digits.
 fn new_id() -> String {
     let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
@@ -374,7 +357,7 @@ impl RunStore {
             path: file.clone(),
             reason: e.to_string(),
         })?;
-        write_atomically(&file, &text).map_err(|e| io_error(&file, e))?;
+        replace_file(&file, &text).map_err(|e| io_error(&file, e))?;
         Ok(out)
     }
 
@@ -388,7 +371,7 @@ impl RunStore {
             Some(bytes) => {
                 let name = original_name(path);
                 let file = self.dir.join("originals").join(&name);
-                write_atomically(&file, bytes).map_err(|e| io_error(&file, e))?;
+                replace_file(&file, bytes).map_err(|e| io_error(&file, e))?;
                 Some(name)
             }
             None => None,

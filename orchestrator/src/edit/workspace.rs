@@ -13,11 +13,12 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
+use quarry_indexer::layout::replace_file;
 use quarry_indexer::walk::is_secret_path;
 use quarry_indexer::watch::IgnoreRules;
 
 use super::EditError;
-use super::run::{PendingWrite, RunStore, write_atomically};
+use super::run::{PendingWrite, RunStore};
 
 /// The repository root and the edits of one run.
 pub struct Workspace {
@@ -195,7 +196,7 @@ impl Workspace {
                 reason: e.to_string(),
             };
             match original {
-                Some(bytes) => write_atomically(&full, bytes).map_err(io)?,
+                Some(bytes) => replace_file(&full, bytes).map_err(io)?,
                 None => match fs::remove_file(&full) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
                     _ => {}
@@ -265,7 +266,7 @@ impl Workspace {
                     if let Some(parent) = full.parent() {
                         fs::create_dir_all(parent).map_err(io)?;
                     }
-                    write_atomically(&full, text.as_bytes()).map_err(io)?;
+                    replace_file(&full, text.as_bytes()).map_err(io)?;
                     quarry_indexer::failpoint::hit("edit-mid-write");
                 }
                 None => match fs::remove_file(&full) {
