@@ -17,7 +17,8 @@ use quarry_orchestrator::edit::plan::{Plan, Task};
 use quarry_orchestrator::edit::run::{RunSettings, RunState, RunStatus, RunStore, TaskStatus};
 use quarry_orchestrator::edit::workspace::Workspace;
 use quarry_orchestrator::edit::{
-    ApproveAll, Approver, Baseline, Cancel, EditError, EditEvent, EditSession, PromptBudgets, undo,
+    ApproveAll, Approver, Cancel, EditError, EditEvent, EditSession, PromptBudgets, SessionDeps,
+    undo,
 };
 use quarry_orchestrator::llm::trace::TraceLog;
 use quarry_orchestrator::memory::{recall_notes, remember_run};
@@ -510,7 +511,7 @@ pub(crate) async fn drive(
         Arc::new(LocalIndex::open(layout.clone()).await?)
     };
     let memory = recall_notes(layout.dir.clone(), state.request.clone(), index.embedder()).await;
-    let session = Arc::new(EditSession {
+    let session = Arc::new(EditSession::new(SessionDeps {
         provider,
         index,
         workspace,
@@ -521,11 +522,15 @@ pub(crate) async fn drive(
         cancel,
         budgets,
         memory,
-        baseline: Baseline::now(&state),
-    });
+    }));
     let result = session.clone().execute().await;
     let diff = session.diff().unwrap_or_default();
-    remember_run(layout.dir.clone(), run.snapshot(), session.index.embedder()).await;
+    remember_run(
+        layout.dir.clone(),
+        run.snapshot(),
+        session.index().embedder(),
+    )
+    .await;
     Ok(Driven { result, diff })
 }
 

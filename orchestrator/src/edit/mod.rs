@@ -8,8 +8,9 @@
 //!    tasks with dependencies; an invalid plan goes back once with the exact error;
 //! 2. **approve**: the caller's [`Approver`] sees the plan (and, if it asks, each task's
 //!    diff) before anything is written;
-//! 3. **execute** ([`executor`]): ready tasks run in parallel up to the job limit, never two
-//!    on one file; each worker gets context retrieved for its own task and answers with
+//! 3. **execute** ([`scheduler`], [`worker`]): ready tasks run in parallel up to the job
+//!    limit, never two on one file; each worker gets context retrieved for its own task and
+//!    answers with
 //!    SEARCH/REPLACE blocks ([`blocks`]) that apply all together or not at all, only inside
 //!    the repository ([`workspace`]); after each task the index is refreshed so later tasks
 //!    retrieve the new code;
@@ -24,6 +25,8 @@ pub mod index;
 pub mod plan;
 pub mod prompts;
 pub mod run;
+mod scheduler;
+mod worker;
 pub mod workspace;
 
 use std::collections::BTreeMap;
@@ -223,8 +226,8 @@ impl Default for PromptBudgets {
     }
 }
 
-/// One edit run and everything it works with.
-pub struct EditSession {
+/// What an edit run works with, handed to [`EditSession::new`].
+pub struct SessionDeps {
     /// The LLM.
     pub provider: Arc<Reliable>,
     /// The index.
@@ -245,14 +248,28 @@ pub struct EditSession {
     pub budgets: PromptBudgets,
     /// Long-term notes retrieved for this run.
     pub memory: Vec<String>,
+}
+
+/// One edit run and everything it works with.
+pub struct EditSession {
+    provider: Arc<Reliable>,
+    index: Arc<dyn CodeIndex>,
+    workspace: Arc<Workspace>,
+    run: Arc<RunStore>,
+    trace: Arc<TraceLog>,
+    approver: Arc<dyn Approver>,
+    on_event: Arc<dyn Fn(EditEvent) + Send + Sync>,
+    cancel: Cancel,
+    budgets: PromptBudgets,
+    memory: Vec<String>,
     /// Where this invocation's limits count from.
-    pub baseline: Baseline,
+    baseline: Baseline,
 }
 
 /// The run's figures when this invocation started: limits apply to each invocation, so a
 /// run stopped by one can be resumed with the same or a larger budget.
 #[derive(Debug, Clone, Copy)]
-pub struct Baseline {
+struct Baseline {
     /// Milliseconds since the epoch.
     pub started_ms: u64,
     /// LLM calls made before.
@@ -263,7 +280,7 @@ pub struct Baseline {
 
 impl Baseline {
     /// Now, for a run in `state`.
-    pub fn now(state: &RunState) -> Self {
+    fn now(state: &RunState) -> Self {
         Baseline {
             started_ms: run::now_ms(),
             calls: state.llm_calls,
@@ -282,6 +299,29 @@ struct StepRecord<'a> {
 }
 
 impl EditSession {
+    /// A session over `deps`; this invocation's limits count from the run's state now.
+    pub fn new(deps: SessionDeps) -> Self {
+        let baseline = Baseline::now(&deps.run.snapshot());
+        EditSession {
+            provider: deps.provider,
+            index: deps.index,
+            workspace: deps.workspace,
+            run: deps.run,
+            trace: deps.trace,
+            approver: deps.approver,
+            on_event: deps.on_event,
+            cancel: deps.cancel,
+            budgets: deps.budgets,
+            memory: deps.memory,
+            baseline,
+        }
+    }
+
+    /// The index the run reads and refreshes.
+    pub fn index(&self) -> &Arc<dyn CodeIndex> {
+        &self.index
+    }
+
     fn emit(&self, event: EditEvent) {
         (self.on_event)(event);
     }

@@ -1,0 +1,255 @@
+//! One task's worker: its prompt (retrieved context, the files it owns, what the tasks it
+//! depends on did), the answer's SEARCH/REPLACE blocks applied all or none (sent back with
+//! the real text while they do not apply, at most [`WORKER_ATTEMPTS`] calls), then a
+//! re-index so later tasks see the change.
+
+use std::collections::BTreeMap;
+
+use quarry_indexer::secrets;
+
+use super::blocks::{MatchKind, apply_block, parse_reply};
+use super::plan::{Plan, Task};
+use super::prompts::{self, Prerequisite, WorkerBrief};
+use super::run::{TaskStatus, now_ms};
+use super::{EditError, EditEvent, EditSession};
+use crate::llm::{ChatOptions, Message};
+
+/// Worker calls per task, the first included.
+const WORKER_ATTEMPTS: u32 = 3;
+
+/// New file contents, by path (`None`: removed).
+type FileChanges = BTreeMap<String, Option<String>>;
+
+impl EditSession {
+    /// The current text of each of `paths`.
+    pub(super) fn current_texts(
+        &self,
+        paths: &[String],
+    ) -> Result<Vec<(String, Option<String>)>, EditError> {
+        paths
+            .iter()
+            .map(|p| Ok((p.clone(), self.workspace.read(p)?)))
+            .collect()
+    }
+
+    /// One worker: prompt, answer, apply (asking again while blocks do not apply), refresh.
+    pub(super) async fn run_task(&self, plan: &Plan, task: &Task) -> Result<(), EditError> {
+        let state = self.run.snapshot();
+        let owned: Vec<String> = task.all_files().cloned().collect();
+        let query = format!("{}\n{}", task.description, owned.join(" "));
+        let context = self.context(&query, self.budgets.worker_context).await?;
+        let prerequisites: Vec<Prerequisite<'_>> = task
+            .depends_on
+            .iter()
+            .filter_map(|d| {
+                let record = state.tasks.get(d)?;
+                Some(Prerequisite {
+                    task: plan.task(d)?,
+                    summary: record.summary.as_deref().unwrap_or("done"),
+                    diff: &record.diff,
+                })
+            })
+            .collect();
+        let files = self.current_texts(&owned)?;
+        let mut messages = prompts::worker_messages(&WorkerBrief {
+            request: &state.request,
+            task,
+            files: &files,
+            prerequisites: &prerequisites,
+            scratchpad: &state.scratchpad,
+            memory: &self.memory,
+            context: &context,
+        });
+        let options = ChatOptions {
+            max_tokens: self.budgets.worker_answer,
+            temperature: 0.0,
+            ..ChatOptions::default()
+        };
+        let check_each = state
+            .settings
+            .check
+            .clone()
+            .filter(|_| state.settings.check_each);
+        let mut last_problem = String::new();
+        for attempt in 1..=WORKER_ATTEMPTS {
+            let purpose = format!("task {} attempt {attempt}", task.id);
+            let answer = self
+                .call(&purpose, messages.clone(), options.clone())
+                .await?;
+            self.run.update(|s| {
+                if let Some(record) = s.tasks.get_mut(&task.id) {
+                    record.attempts = attempt;
+                }
+            })?;
+            messages.push(Message::assistant(answer.text.clone()));
+            let applied = self.apply_answer(&answer.text, &task.id, &owned, &task.new_files);
+            let (changes, reply) = match applied {
+                Ok(applied) => applied,
+                Err(problem) => {
+                    self.trace_step(
+                        "apply-failed",
+                        &task.id,
+                        serde_json::json!({"attempt": attempt, "problem": problem}),
+                    );
+                    messages.push(prompts::worker_retry(
+                        &problem,
+                        &self.current_texts(&owned)?,
+                    ));
+                    last_problem = problem;
+                    continue;
+                }
+            };
+            let diff: String = changes
+                .iter()
+                .map(|(path, after)| -> Result<String, EditError> {
+                    let before = self.workspace.read(path)?;
+                    Ok(super::unified_diff(
+                        path,
+                        before.as_deref(),
+                        after.as_deref(),
+                    ))
+                })
+                .collect::<Result<_, _>>()?;
+            if self.approver.per_task() && !self.approver.approve_task(task, &diff).await {
+                return Err(EditError::Refused {
+                    path: owned.join(", "),
+                    reason: "the user rejected the task's diff".to_string(),
+                });
+            }
+            // Written, then recorded as done, with no await between: an abort cannot split them.
+            self.workspace
+                .write(&self.run, &format!("task {}", task.id), &changes)?;
+            let summary = reply
+                .summary
+                .clone()
+                .unwrap_or_else(|| task.description.clone());
+            self.run.update(|s| {
+                if let Some(record) = s.tasks.get_mut(&task.id) {
+                    record.status = TaskStatus::Done;
+                    record.summary = Some(summary.clone());
+                    record.facts = reply.facts.clone();
+                    for path in changes.keys() {
+                        if !record.files_changed.contains(path) {
+                            record.files_changed.push(path.clone());
+                        }
+                    }
+                    record.diff.push_str(&diff);
+                    record.finished_ms = Some(now_ms());
+                    record.error = None;
+                }
+                for fact in &reply.facts {
+                    s.scratchpad.push(format!("[{}] {fact}", task.id));
+                }
+            })?;
+            self.refresh(&task.id).await?;
+            if let Some(command) = &check_each {
+                let record = self.check(command, &format!("task {}", task.id)).await?;
+                if !record.passed && attempt < WORKER_ATTEMPTS {
+                    let problem = format!(
+                        "they were applied, but then the check `{command}` failed:\n```\n{}\n```\nFix it with more blocks against the files as they are now.",
+                        record.output.trim_end()
+                    );
+                    messages.push(prompts::worker_retry(
+                        &problem,
+                        &self.current_texts(&owned)?,
+                    ));
+                    continue;
+                }
+            }
+            self.emit(EditEvent::TaskEnded {
+                id: task.id.clone(),
+                status: TaskStatus::Done,
+                detail: summary,
+            });
+            return Ok(());
+        }
+        if self
+            .run
+            .snapshot()
+            .tasks
+            .get(&task.id)
+            .is_some_and(|t| t.status == TaskStatus::Done)
+        {
+            // Applied, but the per-task check kept failing: the final check decides.
+            return Ok(());
+        }
+        Err(EditError::Refused {
+            path: owned.join(", "),
+            reason: format!(
+                "no applicable edit after {WORKER_ATTEMPTS} attempts; last problem: {last_problem}"
+            ),
+        })
+    }
+
+    /// Parses `answer` and applies its blocks in memory, all or nothing. The error is what
+    /// the worker is told.
+    pub(super) fn apply_answer(
+        &self,
+        answer: &str,
+        step: &str,
+        owned: &[String],
+        new_files: &[String],
+    ) -> Result<(FileChanges, super::blocks::WorkerReply), String> {
+        let reply = parse_reply(answer).map_err(|e| e.to_string())?;
+        if reply.blocks.is_empty() {
+            return Err("the answer has no SEARCH/REPLACE blocks".to_string());
+        }
+        let mut changes: FileChanges = BTreeMap::new();
+        let mut tolerated = Vec::new();
+        for (n, block) in reply.blocks.iter().enumerate() {
+            let path = self
+                .workspace
+                .check_path(&block.path, true)
+                .map_err(|reason| {
+                    format!(
+                        "block {} targets {}, which is refused: {reason}",
+                        n + 1,
+                        block.path
+                    )
+                })?;
+            let is_new = new_files.contains(&path);
+            if !owned.contains(&path) {
+                return Err(format!(
+                    "block {} edits {path}, but this task may only edit {}",
+                    n + 1,
+                    owned.join(", ")
+                ));
+            }
+            let current = match changes.get(&path) {
+                Some(text) => text.clone(),
+                None => self.workspace.read(&path).map_err(|e| e.to_string())?,
+            };
+            if current.is_none() && !is_new && !block.search.trim().is_empty() {
+                return Err(format!("block {}: {path} does not exist", n + 1));
+            }
+            let current_text = current.as_deref().unwrap_or("");
+            // The worker saw the file with its secrets redacted; markers it kept are put back.
+            let unredacted = secrets::unredact_edit(
+                current_text,
+                secrets::TextKind::of_path(&path),
+                &block.search,
+                &block.replace,
+            );
+            let (search, replace) = match &unredacted {
+                Some((search, replace)) => (search.as_str(), replace.as_str()),
+                None => (block.search.as_str(), block.replace.as_str()),
+            };
+            let (text, kind) = apply_block(current_text, search, replace, &path)
+                .map_err(|e| format!("block {}: {e}", n + 1))?;
+            if kind == MatchKind::TrailingWhitespace {
+                tolerated.push(format!("block {} ({path})", n + 1));
+            }
+            changes.insert(path, Some(text));
+        }
+        self.trace_step(
+            "apply",
+            step,
+            serde_json::json!({
+                "blocks": reply.blocks.len(),
+                "files": changes.keys().collect::<Vec<_>>(),
+                "matched_ignoring_trailing_whitespace": tolerated,
+            }),
+        );
+        Ok((changes, reply))
+    }
+}
