@@ -13,6 +13,27 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use tempfile::TempDir;
 
+/// Runs each named test body (a `fn NAME(backend: Backend)` beside the call) against the
+/// local and the team index, as the tests `NAME::local` and `NAME::team`.
+#[macro_export]
+macro_rules! on_each_backend {
+    ($($body:ident),* $(,)?) => {
+        $(
+            mod $body {
+                #[test]
+                fn local() {
+                    super::$body($crate::Backend::Local);
+                }
+
+                #[test]
+                fn team() {
+                    super::$body($crate::Backend::Team);
+                }
+            }
+        )*
+    };
+}
+
 /// The `quarry` binary under test.
 pub fn quarry_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("QUARRY_BIN") {
@@ -41,9 +62,21 @@ pub fn fixtures_dir() -> PathBuf {
         .join("fixtures")
 }
 
+/// Which index a test's commands build and read. Suites that state what every index keeps
+/// (incremental updates, crash repair, skip rules) run one body against each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The local index under `.quarry/`.
+    Local,
+    /// A team index in a Qdrant Edge directory (`QUARRY_QDRANT_URL=edge:///dir`).
+    Team,
+}
+
 /// A scratch repository in a temporary directory.
 pub struct Repo {
     dir: TempDir,
+    /// The team store's directory, when the repository's index is a team index.
+    store: Option<TempDir>,
 }
 
 impl Repo {
@@ -51,6 +84,48 @@ impl Repo {
     pub fn empty() -> Self {
         Repo {
             dir: tempfile::tempdir().expect("temp dir"),
+            store: None,
+        }
+    }
+
+    /// This repository with its index on `backend`: every command it runs targets it.
+    pub fn on(mut self, backend: Backend) -> Self {
+        self.store = match backend {
+            Backend::Local => None,
+            Backend::Team => Some(tempfile::tempdir().expect("store dir")),
+        };
+        self
+    }
+
+    /// The backend its index is on.
+    pub fn backend(&self) -> Backend {
+        match self.store {
+            Some(_) => Backend::Team,
+            None => Backend::Local,
+        }
+    }
+
+    /// `quarry status --json`, parsed.
+    pub fn status(&self) -> Value {
+        let run = self.quarry(&["status", "--json"]).success();
+        serde_json::from_str(&run.stdout()).expect("status json")
+    }
+
+    /// Whether the status says the last sync did not finish (the next one repairs it).
+    pub fn interrupted(&self) -> bool {
+        let status = self.status();
+        match self.backend() {
+            Backend::Local => status["writer"] == "interrupted",
+            Backend::Team => status["state"] == "syncing",
+        }
+    }
+
+    /// Whether the status says no sync runs and none is left to repair.
+    pub fn settled(&self) -> bool {
+        let status = self.status();
+        match self.backend() {
+            Backend::Local => status["writer"] == "idle",
+            Backend::Team => status["state"] == "ready" && status["points"] == status["chunks"],
         }
     }
 
@@ -114,6 +189,12 @@ impl Repo {
             .env_remove("QUARRY_QDRANT_API_KEY")
             .env_remove("QUARRY_QDRANT_COLLECTION")
             .env("XDG_CONFIG_HOME", self.path().join(".no-user-config"));
+        if let Some(store) = &self.store {
+            command.env(
+                "QUARRY_QDRANT_URL",
+                format!("edge://{}", store.path().display()),
+            );
+        }
         for (key, value) in env {
             command.env(key, value);
         }

@@ -132,3 +132,42 @@ fn bad_flags_are_usage_errors() {
     assert!(!run.output.status.success());
     assert!(run.stderr().contains("is not a size"), "{}", run.stderr());
 }
+
+#[test]
+fn bad_llm_settings_fail_only_the_commands_that_call_an_llm() {
+    for section in ["[llm]\nprovider = \"bogus\"\n", "[llm]\nmodle = \"typo\"\n"] {
+        let repo = Repo::fixture("rust-shop");
+        repo.write("quarry.toml", section);
+        repo.index();
+        for mode in ["keyword", "hybrid", "vector"] {
+            let hits = repo.search("parse headers", &["--mode", mode, "-k", "3"]);
+            assert!(!hits.is_empty(), "{section} {mode}");
+        }
+        repo.quarry(&["status"]).success();
+        let session = quarry_e2e::mcp_session(&repo, &[] as &[&str]);
+        assert_eq!(session["search"]["is_error"], false, "{section}: {session}");
+        assert_eq!(session["status"]["is_error"], false, "{section}: {session}");
+
+        // The commands that call an LLM say what is wrong, in one line.
+        let wrong = if section.contains("bogus") {
+            "bogus"
+        } else {
+            "modle"
+        };
+        let error = repo
+            .quarry(&["ask", "how are uploads retried?"])
+            .one_line_error();
+        assert!(error.contains(wrong), "{error}");
+        let error = repo
+            .quarry(&["edit", "add a timeout", "--dry-run"])
+            .one_line_error();
+        assert!(error.contains(wrong), "{error}");
+        assert_eq!(session["ask_without_llm"]["is_error"], true, "{session}");
+        assert!(
+            session["ask_without_llm"]["text"]
+                .as_str()
+                .is_some_and(|t| t.contains(wrong)),
+            "{session}"
+        );
+    }
+}

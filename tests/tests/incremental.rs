@@ -1,25 +1,32 @@
-//! Re-indexing touches only what changed: adds, edits, renames and deletes.
+//! Re-indexing touches only what changed: adds, edits, renames and deletes, on the local
+//! and the team index alike (one body each, run against both).
 
-use quarry_e2e::{Repo, any_text_contains, paths};
+use quarry_e2e::{Backend, Repo, any_text_contains, on_each_backend, paths};
+
+on_each_backend!(
+    nothing_changed_means_nothing_done,
+    added_files_become_searchable,
+    modified_files_replace_their_old_chunks,
+    touching_without_changing_content_rewrites_nothing,
+    renamed_files_move_their_chunks,
+    deleted_files_leave_no_hits,
+    changing_chunk_settings_rebuilds_with_a_message,
+);
 
 fn search_symbol(repo: &Repo, query: &str) -> Vec<serde_json::Value> {
     repo.search(query, &["-k", "5"])
 }
 
-#[test]
-fn nothing_changed_means_nothing_done() {
-    let repo = Repo::fixture("rust-shop");
+fn nothing_changed_means_nothing_done(backend: Backend) {
+    let repo = Repo::fixture("rust-shop").on(backend);
     repo.index();
     let again = repo.index();
     assert!(again.contains("is up to date"), "{again}");
-    let status: serde_json::Value =
-        serde_json::from_str(&repo.quarry(&["status", "--json"]).success().stdout()).expect("json");
-    assert_eq!(status["last_run"]["files_indexed"], 0);
+    assert_eq!(repo.status()["last_run"]["files_indexed"], 0);
 }
 
-#[test]
-fn added_files_become_searchable() {
-    let repo = Repo::fixture("rust-shop");
+fn added_files_become_searchable(backend: Backend) {
+    let repo = Repo::fixture("rust-shop").on(backend);
     repo.index();
     repo.write(
         "src/coupon.rs",
@@ -31,9 +38,8 @@ fn added_files_become_searchable() {
     assert_eq!(hits[0]["symbol"], "crate::coupon::redeem_coupon_code");
 }
 
-#[test]
-fn modified_files_replace_their_old_chunks() {
-    let repo = Repo::fixture("py-notes");
+fn modified_files_replace_their_old_chunks(backend: Backend) {
+    let repo = Repo::fixture("py-notes").on(backend);
     repo.index();
     let original = repo.read("notes/export.py");
     let edited = original.replace(
@@ -53,20 +59,21 @@ fn modified_files_replace_their_old_chunks() {
     );
 }
 
-#[test]
-fn touching_without_changing_content_rewrites_nothing() {
-    let repo = Repo::fixture("py-notes");
+fn touching_without_changing_content_rewrites_nothing(backend: Backend) {
+    let repo = Repo::fixture("py-notes").on(backend);
     repo.index();
     let content = repo.read("notes/search.py");
     std::thread::sleep(std::time::Duration::from_millis(20));
     repo.write("notes/search.py", content);
     let summary = repo.index();
     assert!(summary.contains("is up to date"), "{summary}");
+    let run = &repo.status()["last_run"];
+    assert_eq!(run["chunks_written"], 0, "{run}");
+    assert_eq!(run["chunks_embedded"], 0, "nothing re-embedded: {run}");
 }
 
-#[test]
-fn renamed_files_move_their_chunks() {
-    let repo = Repo::fixture("rust-shop");
+fn renamed_files_move_their_chunks(backend: Backend) {
+    let repo = Repo::fixture("rust-shop").on(backend);
     repo.index();
     let cache = repo.read("src/cache.rs");
     repo.remove("src/cache.rs");
@@ -79,9 +86,8 @@ fn renamed_files_move_their_chunks() {
     assert!(!found.contains(&"src/cache.rs".to_string()), "{found:?}");
 }
 
-#[test]
-fn deleted_files_leave_no_hits() {
-    let repo = Repo::fixture("rust-shop");
+fn deleted_files_leave_no_hits(backend: Backend) {
+    let repo = Repo::fixture("rust-shop").on(backend);
     repo.index();
     assert!(!repo.search("UploadQueue", &[]).is_empty());
     repo.remove("src/upload.rs");
@@ -91,9 +97,8 @@ fn deleted_files_leave_no_hits() {
     assert!(!paths(&hits).contains(&"src/upload.rs".to_string()));
 }
 
-#[test]
-fn changing_chunk_settings_rebuilds_with_a_message() {
-    let repo = Repo::fixture("py-notes");
+fn changing_chunk_settings_rebuilds_with_a_message(backend: Backend) {
+    let repo = Repo::fixture("py-notes").on(backend);
     repo.index();
     let run = repo.quarry(&["index", "--chunk-tokens", "128"]).success();
     assert!(

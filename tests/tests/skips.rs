@@ -1,10 +1,17 @@
-//! What the walk leaves out, and that it says so.
+//! What the walk leaves out, and that it says so, on the local and the team index alike.
 
-use quarry_e2e::{Repo, any_text_contains};
+use std::time::{Duration, SystemTime};
 
-#[test]
-fn skips_secrets_binaries_big_and_non_utf8_files_and_counts_them() {
-    let repo = Repo::fixture("py-notes");
+use quarry_e2e::{Backend, Repo, any_text_contains, on_each_backend};
+
+on_each_backend!(
+    skips_secrets_binaries_big_and_non_utf8_files_and_counts_them,
+    flags_let_secrets_and_bigger_files_in,
+    unchanged_skipped_files_are_not_read_again,
+);
+
+fn skips_secrets_binaries_big_and_non_utf8_files_and_counts_them(backend: Backend) {
+    let repo = Repo::fixture("py-notes").on(backend);
     repo.write("keys/server.pem", "secret_pem_marker");
     // Hidden, so the walk never even looks at it; it is not counted as a secret.
     repo.write(".env", "API_TOKEN=secret_env_marker");
@@ -48,9 +55,8 @@ fn skips_secrets_binaries_big_and_non_utf8_files_and_counts_them() {
     }
 }
 
-#[test]
-fn flags_let_secrets_and_bigger_files_in() {
-    let repo = Repo::fixture("py-notes");
+fn flags_let_secrets_and_bigger_files_in(backend: Backend) {
+    let repo = Repo::fixture("py-notes").on(backend);
     repo.write(
         "config/credentials.json",
         "{\"token\": \"included_secret_marker\"}",
@@ -67,13 +73,38 @@ fn flags_let_secrets_and_bigger_files_in() {
     assert!(any_text_contains(&hits, "big_file_marker"));
 }
 
-#[test]
-fn unchanged_skipped_files_are_not_read_again() {
-    let repo = Repo::fixture("py-notes");
-    repo.write("notes/latin1.txt", b"caf\xe9\n");
+fn unchanged_skipped_files_are_not_read_again(backend: Backend) {
+    let repo = Repo::fixture("py-notes").on(backend);
+    repo.write("assets/blob.dat", b"\x00\x01skipped_blob__\x00");
+    let blob = repo.path().join("assets/blob.dat");
+    // Older than the racy-mtime window, so size and mtime alone vouch for it.
+    let past = SystemTime::now() - Duration::from_secs(60);
+    set_mtime(&blob, past);
     let first = repo.index();
-    assert!(first.contains("not-utf8 1"), "{first}");
+    assert!(first.contains("binary 1"), "{first}");
+
+    // Same size, same mtime, other content: only a run that reads the file again sees it.
+    std::fs::write(&blob, b"text_blob_marker\n").expect("rewrite");
+    set_mtime(&blob, past);
     let second = repo.index();
     assert!(second.contains("is up to date"), "{second}");
-    assert!(second.contains("not-utf8 1"), "{second}");
+    assert!(second.contains("binary 1"), "{second}");
+    let hits = repo.search("text_blob_marker", &["-k", "5", "--mode", "keyword"]);
+    assert!(
+        !any_text_contains(&hits, "text_blob_marker"),
+        "the skipped file was read again: {hits:?}"
+    );
+
+    // A real change (the mtime moves) is read.
+    std::fs::write(&blob, b"text_blob_marker\n").expect("rewrite");
+    let third = repo.index();
+    assert!(third.contains("1 file indexed"), "{third}");
+}
+
+fn set_mtime(path: &std::path::Path, time: SystemTime) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|file| file.set_modified(time))
+        .expect("set mtime");
 }
