@@ -7,19 +7,18 @@
 
 use quarry_indexer::IndexLayout;
 use quarry_indexer::history::{self, HistoryState};
-use quarry_indexer::keyword::{KeywordIndex, KeywordQuery};
+use quarry_indexer::keyword::KeywordIndex;
 use quarry_indexer::vector::edge::EdgeVectorStore;
-use quarry_indexer::vector::{VectorFilter, VectorStore};
 
 use crate::filter::PathFilter;
 use crate::fusion::{self, FusionWeights};
-use crate::source::gather;
+use crate::source::{CandidateQuery, CandidateSource, LocalSource};
 use crate::{Mode, Ranked, SearchError, SearchRequest};
 
-/// The commit stores of one index, opened for reading.
+/// The commit stores of one index, opened for reading: a [`LocalSource`] over the history's
+/// keyword index and vectors.
 pub(crate) struct CommitStores {
-    keyword: KeywordIndex,
-    vectors: Option<EdgeVectorStore>,
+    source: LocalSource,
     state: HistoryState,
 }
 
@@ -46,8 +45,7 @@ impl CommitStores {
             _ => None,
         };
         Ok(CommitStores {
-            keyword,
-            vectors,
+            source: LocalSource::over(layout, keyword, vectors),
             state,
         })
     }
@@ -71,27 +69,21 @@ impl CommitStores {
         } else {
             (request.k * 4).max(50)
         };
-        let keyword = if request.mode == Mode::Vector {
-            Vec::new()
-        } else {
-            self.keyword.search(&KeywordQuery {
-                text: &request.query,
+        let vector = query_vector.filter(|_| request.mode != Mode::Keyword);
+        let found = self.source.candidates(&CandidateQuery {
+            request: &SearchRequest {
                 lang: None,
                 kind: None,
-                limit,
-            })?
-        };
-        let vector = match (query_vector, &self.vectors) {
-            (Some(query), Some(store)) if request.mode != Mode::Keyword => {
-                store.search(query, &VectorFilter::default(), limit)?
-            }
-            _ => Vec::new(),
-        };
-        let (keyword_ranked, vector_ranked, chunks) =
-            gather(keyword, &vector, &self.keyword, |_| true)?;
+                ..request.clone()
+            },
+            vector,
+            filter: None,
+            limit,
+        })?;
+        let chunks = found.chunks;
         let fused = fusion::fuse(
-            &keyword_ranked,
-            &vector_ranked,
+            &found.keyword,
+            &found.vector,
             weights,
             &request.query,
             &chunks,

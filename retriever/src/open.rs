@@ -135,11 +135,6 @@ impl IndexOwner {
         })
     }
 
-    /// The index's layout.
-    pub fn layout(&self) -> &IndexLayout {
-        &self.layout
-    }
-
     /// The model, when the index has vectors.
     pub fn embedder(&self) -> Option<&SharedEmbedder> {
         self.embedder.as_ref()

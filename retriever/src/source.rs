@@ -15,11 +15,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use quarry_indexer::embed::VectorModel;
-use quarry_indexer::keyword::{KeywordHit, KeywordIndex, KeywordQuery};
+use quarry_indexer::keyword::{KeywordIndex, KeywordQuery};
 use quarry_indexer::manifest::Manifest;
 use quarry_indexer::team::TeamStore;
 use quarry_indexer::vector::edge::EdgeVectorStore;
-use quarry_indexer::vector::{VectorFilter, VectorHit, VectorStore};
+use quarry_indexer::vector::{VectorFilter, VectorStore};
 use quarry_indexer::{Chunk, IndexLayout};
 
 use crate::filter::PathFilter;
@@ -88,6 +88,19 @@ pub(crate) struct LocalSource {
 }
 
 impl LocalSource {
+    /// A source over stores already opened (the history's, beside the code's).
+    pub(crate) fn over(
+        layout: &IndexLayout,
+        keyword: KeywordIndex,
+        vectors: Option<EdgeVectorStore>,
+    ) -> Self {
+        LocalSource {
+            layout: layout.clone(),
+            keyword,
+            vectors,
+        }
+    }
+
     /// Opens the keyword index at `layout`; vectors wait for [`CandidateSource::enable_vectors`].
     pub(crate) fn open(layout: &IndexLayout) -> Result<Self, SearchError> {
         layout.check_readable()?;
@@ -147,9 +160,25 @@ impl CandidateSource for LocalSource {
             _ => Vec::new(),
         };
         let exhausted = keyword.len() < limit && vector.len() < limit;
-        let (keyword, vector, chunks) = gather(keyword, &vector, &self.keyword, |path| {
-            filter.is_none_or(|f| f.matches(path))
-        })?;
+        let keep = |path: &str| filter.is_none_or(|f| f.matches(path));
+        let mut chunks: HashMap<String, Chunk> = HashMap::new();
+        let keyword = keyword
+            .into_iter()
+            .map(|hit| {
+                let ranked = (hit.chunk.id.clone(), hit.score);
+                chunks.insert(hit.chunk.id.clone(), hit.chunk);
+                ranked
+            })
+            .collect();
+        // Vector hits are resolved to text through the keyword index, so a vector whose
+        // chunk is gone is never shown.
+        let missing: Vec<String> = vector
+            .iter()
+            .filter(|h| !chunks.contains_key(&h.chunk_id) && keep(&h.path))
+            .map(|h| h.chunk_id.clone())
+            .collect();
+        chunks.extend(self.keyword.chunks_by_id(&missing)?);
+        let vector = vector.into_iter().map(|h| (h.chunk_id, h.score)).collect();
         Ok(Candidates {
             keyword,
             vector,
@@ -187,41 +216,4 @@ impl CandidateSource for LocalSource {
     fn chunks_by_id(&self, ids: &[String]) -> Result<HashMap<String, Chunk>, SearchError> {
         Ok(self.keyword.chunks_by_id(ids)?)
     }
-}
-
-/// Both rankings as (chunk id, score), best first, and every candidate chunk by id.
-pub(crate) type Gathered = (
-    Vec<(String, f32)>,
-    Vec<(String, f32)>,
-    HashMap<String, Chunk>,
-);
-
-/// The candidates of one search of a tantivy index and a vector store, ready to fuse:
-/// keyword hits carry their chunks, vector-only hits (whose path passes `keep`) are read
-/// from `store`, so a vector whose chunk is gone is never shown.
-pub(crate) fn gather(
-    keyword: Vec<KeywordHit>,
-    vector: &[VectorHit],
-    store: &KeywordIndex,
-    keep: impl Fn(&str) -> bool,
-) -> Result<Gathered, SearchError> {
-    let keyword_ranked = keyword
-        .iter()
-        .map(|h| (h.chunk.id.clone(), h.score))
-        .collect();
-    let vector_ranked = vector
-        .iter()
-        .map(|h| (h.chunk_id.clone(), h.score))
-        .collect();
-    let mut chunks: HashMap<String, Chunk> = keyword
-        .into_iter()
-        .map(|h| (h.chunk.id.clone(), h.chunk))
-        .collect();
-    let missing: Vec<String> = vector
-        .iter()
-        .filter(|h| !chunks.contains_key(&h.chunk_id) && keep(&h.path))
-        .map(|h| h.chunk_id.clone())
-        .collect();
-    chunks.extend(store.chunks_by_id(&missing)?);
-    Ok((keyword_ranked, vector_ranked, chunks))
 }

@@ -100,13 +100,6 @@ pub struct ModelSlot {
 }
 
 impl ModelSlot {
-    /// A slot holding `model` already.
-    pub fn with(model: SharedEmbedder) -> Self {
-        ModelSlot {
-            loaded: std::sync::Arc::new(std::sync::Mutex::new(Some(model))),
-        }
-    }
-
     /// The model, loaded now ([`onnx::OnnxEmbedder::configured`]) if it was not yet.
     pub fn get(&self) -> Result<SharedEmbedder, EmbedError> {
         let mut loaded = self
@@ -119,14 +112,6 @@ impl ModelSlot {
         let model = SharedEmbedder::configured()?;
         *loaded = Some(model.clone());
         Ok(model)
-    }
-
-    /// The model, if it was loaded.
-    pub fn loaded(&self) -> Option<SharedEmbedder> {
-        self.loaded
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
     }
 }
 

@@ -170,3 +170,25 @@ fn changed_paths(
         .map_err(|e| e.to_string())?;
     Ok(paths)
 }
+
+/// The commit checked out at `root`, if it is a git work tree with one.
+pub fn head_commit(root: &Path) -> Option<String> {
+    let repo = gix::discover(root).ok()?;
+    let id = repo.head_id().ok()?;
+    Some(id.to_string())
+}
+
+/// How far the indexed commit is behind `root`'s HEAD, along first parents: `Some(0)` when
+/// it is HEAD, `None` when it is not in the first 10,000 commits of HEAD's history.
+pub fn commits_behind(root: &Path, indexed: &str) -> Option<usize> {
+    let repo = gix::discover(root).ok()?;
+    let mut current = repo.head_commit().ok()?;
+    for behind in 0..10_000 {
+        if current.id == indexed {
+            return Some(behind);
+        }
+        let parent = current.parent_ids().next()?;
+        current = parent.object().ok()?.try_into_commit().ok()?;
+    }
+    None
+}

@@ -184,18 +184,13 @@ impl SyncReport {
     }
 }
 
-/// The settings an existing index was built with, if it can be read.
-pub fn stored_settings(layout: &IndexLayout) -> Option<IndexSettings> {
-    Manifest::load(&layout.manifest())
-        .ok()
-        .flatten()
-        .map(|m| m.settings)
-}
-
 /// Whether the index at `layout` exists and was built without vectors: a plain re-index
 /// keeps it that way, so no model needs loading.
 pub fn is_keyword_only(layout: &IndexLayout) -> bool {
-    stored_settings(layout).is_some_and(|settings| settings.embed_model.is_none())
+    Manifest::load(&layout.manifest())
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.settings.embed_model.is_none())
 }
 
 /// Brings the index at `layout` in step with the files under its root. With an embedder,

@@ -12,7 +12,6 @@
 //! and the next run re-reads (or deletes) each of those whatever the ledger says.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use super::{
     FILE_PREFIX, JOURNAL_KEY, META_KEY, SKIP_PREFIX, TEAM_SCHEMA, TeamMeta, TeamStore,
@@ -21,6 +20,7 @@ use super::{
 use crate::IndexError;
 use crate::chunk::Chunk;
 use crate::embed::{Embedder, VectorModel};
+use crate::history::git::head_commit;
 use crate::layout::{IndexLayout, WriterLock};
 use crate::manifest::{FileEntry, Manifest, SCHEMA_VERSION, SkippedEntry};
 use crate::sync::target::{IndexSink, Ledger, Loaded, VectorsById};
@@ -297,26 +297,4 @@ fn diff_entries<E: Clone + PartialEq + serde::Serialize>(
 
 fn to_value(value: &impl serde::Serialize) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
-}
-
-/// The commit checked out at `root`, if it is a git work tree with one.
-pub fn head_commit(root: &Path) -> Option<String> {
-    let repo = gix::discover(root).ok()?;
-    let id = repo.head_id().ok()?;
-    Some(id.to_string())
-}
-
-/// How far the indexed commit is behind `root`'s HEAD, along first parents: `Some(0)` when
-/// it is HEAD, `None` when it is not in the first 10,000 commits of HEAD's history.
-pub fn commits_behind(root: &Path, indexed: &str) -> Option<usize> {
-    let repo = gix::discover(root).ok()?;
-    let mut current = repo.head_commit().ok()?;
-    for behind in 0..10_000 {
-        if current.id == indexed {
-            return Some(behind);
-        }
-        let parent = current.parent_ids().next()?;
-        current = parent.object().ok()?.try_into_commit().ok()?;
-    }
-    None
 }
