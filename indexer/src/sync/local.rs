@@ -101,32 +101,20 @@ impl Ledger for LocalTarget<'_> {
 impl IndexSink for LocalTarget<'_> {
     fn open(&mut self, manifest: &Manifest, journaled: bool) -> Result<Option<String>, IndexError> {
         let layout = self.layout;
-        // Unless a journaled run may have left a store ahead, it holds what the manifest lists.
-        let expected = |count: u64, listed: usize| journaled || count == listed as u64;
         let keyword = KeywordIndex::open(&layout.keyword_dir(), &layout.dir)
             .and_then(|mut keyword| keyword.count().map(|count| (keyword, count)));
-        match usable(keyword)? {
+        let listed = (manifest.chunk_count(), journaled);
+        match vouched(keyword, listed, ("keyword index", "chunks"))? {
+            Ok(keyword) => self.keyword = Some(keyword),
             Err(reason) => return Ok(Some(reason)),
-            Ok((_, count)) if !expected(count, manifest.chunk_count()) => {
-                return Ok(Some(format!(
-                    "keyword index holds {count} chunks where the manifest lists {}",
-                    manifest.chunk_count()
-                )));
-            }
-            Ok((keyword, _)) => self.keyword = Some(keyword),
         }
         if self.model.is_some() {
             let vectors = EdgeVectorStore::open(&layout.vector_shard_dir(), &layout.dir)
                 .and_then(|vectors| vectors.count().map(|count| (vectors, count)));
-            match usable(vectors)? {
+            let listed = (manifest.vector_count(), journaled);
+            match vouched(vectors, listed, ("vector store", "vectors"))? {
+                Ok(vectors) => self.vectors = Some(vectors),
                 Err(reason) => return Ok(Some(reason)),
-                Ok((_, count)) if !expected(count, manifest.vector_count()) => {
-                    return Ok(Some(format!(
-                        "vector store holds {count} vectors where the manifest lists {}",
-                        manifest.vector_count()
-                    )));
-                }
-                Ok((vectors, _)) => self.vectors = Some(vectors),
             }
         }
         self.write_markers()?;
@@ -192,10 +180,19 @@ impl IndexSink for LocalTarget<'_> {
     }
 }
 
-/// A store that opened, or (inner `Err`) why it is corrupt and must be rebuilt.
-fn usable<T>(opened: Result<T, IndexError>) -> Result<Result<T, String>, IndexError> {
+/// A store that opened and holds the `listed` count of the manifest (any count while a
+/// journal is pending: the run it belongs to may have left the store ahead), or (inner
+/// `Err`) why it must be rebuilt.
+fn vouched<T>(
+    opened: Result<(T, u64), IndexError>,
+    (listed, journaled): (usize, bool),
+    (store, unit): (&str, &str),
+) -> Result<Result<T, String>, IndexError> {
     match opened {
-        Ok(store) => Ok(Ok(store)),
+        Ok((_, count)) if !journaled && count != listed as u64 => Ok(Err(format!(
+            "{store} holds {count} {unit} where the manifest lists {listed}"
+        ))),
+        Ok((opened, _)) => Ok(Ok(opened)),
         Err(IndexError::Corrupt { reason, .. }) => Ok(Err(reason)),
         Err(other) => Err(other),
     }
