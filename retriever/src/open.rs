@@ -68,14 +68,14 @@ pub fn open_reader(
             fallback: None,
         });
     }
-    if mode == Mode::Hybrid && retriever.writer_active() {
-        return Ok(Reader {
-            retriever,
-            mode: Mode::Keyword,
-            fallback: Some(Fallback::WriterBusy),
-        });
-    }
     if retriever.writer_active() {
+        if mode == Mode::Hybrid {
+            return Ok(Reader {
+                retriever,
+                mode: Mode::Keyword,
+                fallback: Some(Fallback::WriterBusy),
+            });
+        }
         return Err(SearchError::Busy {
             index_dir: layout.dir.display().to_string(),
         });

@@ -59,13 +59,8 @@ pub fn serve(layout: IndexLayout, options: DaemonOptions) -> Result<()> {
             info.pid
         );
     }
-    let keyword_only = options.keyword_only || is_keyword_only(&layout);
-    let embedder = if keyword_only {
-        None
-    } else {
-        Some(SharedEmbedder::configured()?)
-    };
-    let owner = match IndexOwner::acquire(&layout, embedder) {
+    // The lock first: a daemon that cannot write loads no model.
+    let mut owner = match IndexOwner::acquire(&layout, None) {
         Ok(owner) => owner,
         Err(IndexError::Locked { pid, .. }) => bail!(
             "the index at {} is being written by another quarry process{}; start the daemon when it finishes",
@@ -76,6 +71,9 @@ pub fn serve(layout: IndexLayout, options: DaemonOptions) -> Result<()> {
     };
     super::log::init(&log_path(&layout), options.verbose)
         .with_context(|| format!("cannot open the log {}", log_path(&layout).display()))?;
+    if !(options.keyword_only || is_keyword_only(&layout)) {
+        owner.set_embedder(Some(SharedEmbedder::configured()?));
+    }
 
     let embedder_model = owner.embedder().map(|e| e.model_id().to_string());
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -25,8 +25,8 @@ use crate::{IndexError, failpoint};
 
 /// A sync's state between phases.
 struct Run<'e> {
+    /// The manifest being brought up to date; its settings are this run's.
     manifest: Manifest,
-    settings: IndexSettings,
     /// Paths an interrupted run may have half-written: re-read and replaced (or deleted)
     /// whatever the manifest says.
     forced: BTreeSet<String>,
@@ -91,12 +91,15 @@ fn plan<'e, T: Ledger + IndexSink>(
         _ => None,
     };
     let existing = stored.is_some() || loaded.manifest.is_err();
-    let mut manifest = match loaded.manifest {
-        Ok(Some(m)) if rebuild.is_none() => m,
-        _ => Manifest::new(settings.clone(), now_secs()),
+    let mut kept = match loaded.manifest {
+        Ok(Some(m)) if rebuild.is_none() => Some(m),
+        _ => None,
     };
-    if rebuild.is_none() && stored.is_some() {
-        rebuild = target.open(&manifest, loaded.journal.is_some())?;
+    if let Some(manifest) = &kept {
+        rebuild = target.open(manifest, loaded.journal.is_some())?;
+        if rebuild.is_some() {
+            kept = None;
+        }
     }
     if let Some(reason) = &rebuild {
         if existing {
@@ -106,11 +109,15 @@ fn plan<'e, T: Ledger + IndexSink>(
         }
         report.rebuilt = Some(reason.clone());
     }
-    if rebuild.is_some() || stored.is_none() {
-        manifest = Manifest::new(settings.clone(), now_secs());
-        target.forget()?;
-        target.recreate(&manifest)?;
-    }
+    let mut manifest = match kept {
+        Some(manifest) => manifest,
+        None => {
+            let fresh = Manifest::new(settings.clone(), now_secs());
+            target.forget()?;
+            target.recreate(&fresh)?;
+            fresh
+        }
+    };
 
     let mut forced = BTreeSet::new();
     if let Some(paths) = &loaded.journal {
@@ -123,7 +130,7 @@ fn plan<'e, T: Ledger + IndexSink>(
     if manifest.settings.walk != settings.walk {
         manifest.skipped.clear();
     }
-    manifest.settings = settings.clone();
+    manifest.settings = settings;
     let embedding = embedder.map(|embedder| Embedding {
         cache: None,
         cache_dir: layout.vector_dir(),
@@ -131,7 +138,6 @@ fn plan<'e, T: Ledger + IndexSink>(
     });
     Ok(Run {
         manifest,
-        settings,
         forced,
         embedding,
         report,
@@ -165,7 +171,7 @@ fn scan(
     on_event: &mut dyn FnMut(SyncEvent),
 ) -> Result<Scan, IndexError> {
     let started_ns = now_ns();
-    let outcome = walk(&layout.root, &layout.dir, &run.settings.walk)?;
+    let outcome = walk(&layout.root, &layout.dir, &run.manifest.settings.walk)?;
     let report = &mut run.report;
     let manifest = &mut run.manifest;
     for reason in outcome.skipped.values() {
@@ -327,7 +333,7 @@ fn apply_reads(
         batch,
         &run.manifest.files,
         &run.forced,
-        &run.settings,
+        &run.manifest.settings,
         counter,
     );
     let manifest = &mut run.manifest;

@@ -90,14 +90,46 @@ pub fn team_meta(store: &dyn TeamStore) -> Result<Option<TeamMeta>, IndexError> 
 pub fn team_files(
     store: &dyn TeamStore,
 ) -> Result<BTreeMap<String, crate::manifest::FileEntry>, IndexError> {
-    Ok(store
-        .ledger()?
-        .into_iter()
-        .filter_map(|(key, value)| {
-            let path = key.strip_prefix(FILE_PREFIX)?.to_string();
-            Some((path, serde_json::from_value(value).ok()?))
-        })
-        .collect())
+    Ok(LedgerContents::read(store)?.files)
+}
+
+/// A team index's ledger, read whole and typed: how the sync and readers see it.
+#[derive(Default)]
+pub(crate) struct LedgerContents {
+    pub(crate) meta: Option<TeamMeta>,
+    /// The journal of a sync in flight or interrupted.
+    pub(crate) journal: Option<Vec<String>>,
+    pub(crate) files: BTreeMap<String, crate::manifest::FileEntry>,
+    pub(crate) skipped: BTreeMap<String, crate::manifest::SkippedEntry>,
+    /// Entries read, whatever they were.
+    pub(crate) entries: usize,
+}
+
+impl LedgerContents {
+    /// Reads every entry of `store`'s ledger; one that does not parse is left out.
+    pub(crate) fn read(store: &dyn TeamStore) -> Result<Self, IndexError> {
+        let raw = store.ledger()?;
+        let mut contents = LedgerContents {
+            entries: raw.len(),
+            ..LedgerContents::default()
+        };
+        for (key, value) in raw {
+            if key == META_KEY {
+                contents.meta = serde_json::from_value(value).ok();
+            } else if key == JOURNAL_KEY {
+                contents.journal = Some(serde_json::from_value(value).unwrap_or_default());
+            } else if let Some(path) = key.strip_prefix(FILE_PREFIX) {
+                if let Ok(entry) = serde_json::from_value(value) {
+                    contents.files.insert(path.to_string(), entry);
+                }
+            } else if let Some(path) = key.strip_prefix(SKIP_PREFIX)
+                && let Ok(entry) = serde_json::from_value(value)
+            {
+                contents.skipped.insert(path.to_string(), entry);
+            }
+        }
+        Ok(contents)
+    }
 }
 
 /// Whether a sync of the team index in `store` is in flight or was interrupted.

@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    FILE_PREFIX, JOURNAL_KEY, META_KEY, SKIP_PREFIX, TEAM_SCHEMA, TeamMeta, TeamStore,
-    repository_identity,
+    FILE_PREFIX, JOURNAL_KEY, LedgerContents, META_KEY, SKIP_PREFIX, TEAM_SCHEMA, TeamMeta,
+    TeamStore, repository_identity,
 };
 use crate::IndexError;
 use crate::chunk::Chunk;
@@ -48,7 +48,7 @@ pub fn sync_team(
         head: head_commit(&layout.root),
         facts: None,
         ledger_entries: 0,
-        meta: None,
+        indexed_head: None,
         written_files: BTreeMap::new(),
         written_skipped: BTreeMap::new(),
     };
@@ -65,7 +65,8 @@ struct TeamStoreTarget<'s> {
     head: Option<String>,
     facts: Option<CollectionFacts>,
     ledger_entries: usize,
-    meta: Option<TeamMeta>,
+    /// The commit the ledger says is indexed: it moves only when a run completes.
+    indexed_head: Option<String>,
     written_files: BTreeMap<String, FileEntry>,
     written_skipped: BTreeMap<String, SkippedEntry>,
 }
@@ -118,28 +119,16 @@ impl TeamStoreTarget<'_> {
 
 impl Ledger for TeamStoreTarget<'_> {
     fn load(&mut self) -> Result<Loaded, IndexError> {
-        let raw = self.store.ledger()?;
+        let ledger = LedgerContents::read(self.store)?;
         self.facts = self.store.facts()?;
-        self.ledger_entries = raw.len();
-        let mut meta: Option<TeamMeta> = None;
-        let mut journal = None;
-        let mut files = BTreeMap::new();
-        let mut skipped = BTreeMap::new();
-        for (key, value) in raw {
-            if key == META_KEY {
-                meta = serde_json::from_value(value).ok();
-            } else if key == JOURNAL_KEY {
-                journal = Some(serde_json::from_value(value).unwrap_or_default());
-            } else if let Some(path) = key.strip_prefix(FILE_PREFIX) {
-                if let Ok(entry) = serde_json::from_value(value) {
-                    files.insert(path.to_string(), entry);
-                }
-            } else if let Some(path) = key.strip_prefix(SKIP_PREFIX)
-                && let Ok(entry) = serde_json::from_value(value)
-            {
-                skipped.insert(path.to_string(), entry);
-            }
-        }
+        self.ledger_entries = ledger.entries;
+        let LedgerContents {
+            meta,
+            journal,
+            files,
+            skipped,
+            ..
+        } = ledger;
         self.refuse_foreign(meta.as_ref())?;
         let manifest = match (&self.facts, meta) {
             // A ledger without its collection (or nothing at all): a new index.
@@ -167,7 +156,7 @@ impl Ledger for TeamStoreTarget<'_> {
                 };
                 self.written_files = files;
                 self.written_skipped = skipped;
-                self.meta = Some(meta);
+                self.indexed_head = meta.head;
                 Ok(Some(manifest))
             }
         };
@@ -196,15 +185,11 @@ impl Ledger for TeamStoreTarget<'_> {
             &mut upserts,
             &mut removals,
         );
-        // The indexed commit moves only when a run is complete.
-        let head = if done {
-            self.head.clone()
-        } else {
-            self.meta.as_ref().and_then(|m| m.head.clone())
-        };
-        let meta = self.meta_of(manifest, head);
+        if done {
+            self.indexed_head = self.head.clone();
+        }
+        let meta = self.meta_of(manifest, self.indexed_head.clone());
         upserts.push((META_KEY.to_string(), to_value(&meta)));
-        self.meta = Some(meta);
         self.store.write_ledger(&upserts, &removals)
     }
 
@@ -236,11 +221,10 @@ impl IndexSink for TeamStoreTarget<'_> {
         self.written_files.clear();
         self.written_skipped.clear();
         // The meta goes in before any point: points never sit in a collection without one.
+        self.indexed_head = None;
         let meta = self.meta_of(manifest, None);
         self.store
-            .write_ledger(&[(META_KEY.to_string(), to_value(&meta))], &[])?;
-        self.meta = Some(meta);
-        Ok(())
+            .write_ledger(&[(META_KEY.to_string(), to_value(&meta))], &[])
     }
 
     fn delete_paths(&mut self, paths: &[String]) -> Result<(), IndexError> {
