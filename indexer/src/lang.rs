@@ -1,9 +1,10 @@
 //! Languages Quarry knows, and how a path maps to one.
 //!
-//! A language with a grammar is a [`CodeLanguage`]: a tree-sitter grammar, one query file
-//! under `indexer/queries/` that captures its items, and a few facts about its syntax
-//! (comment and attribute node kinds, how a file path becomes a module path). Adding a
-//! language means adding a grammar crate, a query file and one entry in [`CODE_LANGUAGES`].
+//! A language with a grammar is a [`CodeLanguage`]: a tree-sitter grammar, two query files
+//! under `indexer/queries/` (`<lang>.scm` captures its items, `<lang>-graph.scm` its
+//! definitions and references), and a few facts about its syntax (comment and attribute
+//! node kinds, how a file path becomes a module path). Adding a language means adding a
+//! grammar crate, its query files and one entry in [`CODE_LANGUAGES`].
 //! Every other UTF-8 file is indexed as text in line windows, Markdown by heading.
 
 use std::path::Path;
@@ -28,6 +29,9 @@ pub struct CodeLanguage {
     pub grammar: fn() -> tree_sitter::Language,
     /// The query capturing items as `@item.<kind>` with their `@name`.
     pub query_source: &'static str,
+    /// The query capturing the code graph's definitions and references
+    /// (`queries/<lang>-graph.scm`, see [`crate::graph`]).
+    pub graph_query_source: &'static str,
     /// Separator between the parts of a qualified symbol.
     pub separator: &'static str,
     /// Node kinds that are comments (kept with the item they precede).
@@ -44,12 +48,14 @@ pub struct CodeLanguage {
 }
 
 impl CodeLanguage {
-    /// The compiled item query, built once per process.
+    /// The item query and the graph query compiled as one (items first, so their pattern
+    /// indices come first), built once per process: one walk of the tree answers both.
     pub fn query(&self) -> Result<&tree_sitter::Query, String> {
         self.query
             .get_or_init(|| {
-                tree_sitter::Query::new(&(self.grammar)(), self.query_source)
-                    .map_err(|e| format!("{} query: {e}", self.name))
+                let source = format!("{}\n{}", self.query_source, self.graph_query_source);
+                tree_sitter::Query::new(&(self.grammar)(), &source)
+                    .map_err(|e| format!("{} queries: {e}", self.name))
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -63,6 +69,7 @@ pub static CODE_LANGUAGES: [CodeLanguage; 2] = [
         extensions: &["rs"],
         grammar: || tree_sitter_rust::LANGUAGE.into(),
         query_source: include_str!("../queries/rust.scm"),
+        graph_query_source: include_str!("../queries/rust-graph.scm"),
         separator: "::",
         comment_kinds: &["line_comment", "block_comment"],
         attribute_kinds: &["attribute_item"],
@@ -76,6 +83,7 @@ pub static CODE_LANGUAGES: [CodeLanguage; 2] = [
         extensions: &["py", "pyi"],
         grammar: || tree_sitter_python::LANGUAGE.into(),
         query_source: include_str!("../queries/python.scm"),
+        graph_query_source: include_str!("../queries/python-graph.scm"),
         separator: ".",
         comment_kinds: &["comment"],
         attribute_kinds: &[],
@@ -242,7 +250,9 @@ mod tests {
     #[test]
     fn queries_compile() {
         for spec in &CODE_LANGUAGES {
-            assert!(spec.query().is_ok(), "{}", spec.name);
+            if let Err(e) = spec.query() {
+                panic!("{e}");
+            }
         }
     }
 

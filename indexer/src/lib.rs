@@ -6,6 +6,8 @@
 //!   secrets and oversized files, with a reason for each skip);
 //! - [`chunk`] cuts each file into chunks: functions, methods, classes and impls by
 //!   tree-sitter for languages in [`lang`], headings or line windows for other text;
+//! - [`graph`] finds each chunk's definitions and references (the code graph), stored with
+//!   the chunk;
 //! - [`embed`] turns chunks into vectors (ONNX Runtime, a content-addressed vector cache);
 //! - [`keyword`] is the keyword index (tantivy) and [`vector`] the seam of vector stores
 //!   (Qdrant Edge in process by default);
@@ -21,6 +23,7 @@ pub mod chunk;
 pub mod config;
 pub mod embed;
 pub mod error;
+pub mod graph;
 pub mod keyword;
 pub mod lang;
 pub mod layout;

@@ -101,6 +101,7 @@ fn words(text: &str) -> BTreeSet<String> {
 /// A note as a chunk, so it can live in a vector store.
 fn as_chunk(note: &Note) -> Chunk {
     Chunk {
+        graph: Default::default(),
         id: blake3::hash(format!("{}\n{}", note.id, note.text).as_bytes()).to_hex()[..32]
             .to_string(),
         path: format!("memory/{}", note.id),

@@ -7,7 +7,7 @@
 //! items become chunks of their own. Items nested in a function body stay part of that
 //! function. Lines outside every item become module chunks, so no code is lost. A leaf that
 //! contains a syntax error is left to the enclosing outline or module chunk, which keeps its
-//! text searchable.
+//! text searchable. The same parse feeds the code graph's query ([`crate::graph`]).
 
 use std::collections::HashMap;
 
@@ -15,6 +15,7 @@ use tree_sitter::{Node, Parser, QueryCursor, StreamingIterator};
 
 use super::window::{split_by_lines, split_outline};
 use super::{Chunk, ChunkKind, ChunkSettings, LineIndex};
+use crate::graph::extract::{RawSite, SiteCollector};
 use crate::lang::{CodeLanguage, DocStyle};
 use crate::tokens::TokenCounter;
 
@@ -74,10 +75,10 @@ pub(crate) fn chunk_code(
     text: &str,
     settings: &ChunkSettings,
     counter: &dyn TokenCounter,
-) -> Vec<Chunk> {
+) -> (Vec<Chunk>, Vec<RawSite>) {
     let lines = LineIndex::new(text);
     if lines.len() == 0 {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     let module = (spec.module_path)(path);
     let ctx = Ctx {
@@ -95,9 +96,10 @@ pub(crate) fn chunk_code(
         (Ok(()), Ok(_)) => parser.parse(text, None),
         _ => None,
     };
-    let (items, roots) = match &tree {
-        Some(tree) => collect_items(&ctx, tree.root_node()),
-        None => (Vec::new(), Vec::new()),
+    let mut sites = spec.query().ok().map(|query| SiteCollector::new(query, text));
+    let (items, roots) = match (&tree, sites.as_mut()) {
+        (Some(tree), Some(sites)) => collect_items(&ctx, tree.root_node(), sites),
+        _ => (Vec::new(), Vec::new()),
     };
 
     let mut chunks = Vec::new();
@@ -107,7 +109,8 @@ pub(crate) fn chunk_code(
     }
     ctx.emit_gaps(&items, &roots, &mut chunks);
     chunks.sort_by_key(|c| (c.start_line, c.end_line));
-    chunks
+    let sites = sites.map(SiteCollector::finish).unwrap_or_default();
+    (chunks, sites)
 }
 
 struct Ctx<'a> {
@@ -120,8 +123,13 @@ struct Ctx<'a> {
     counter: &'a dyn TokenCounter,
 }
 
-/// Finds the items worth a chunk, returning them and the indices of the top-level ones.
-fn collect_items<'t>(ctx: &Ctx<'_>, root: Node<'t>) -> (Vec<Item<'t>>, Vec<usize>) {
+/// Finds the items worth a chunk, returning them and the indices of the top-level ones;
+/// the same walk hands every match to `sites` for the code graph.
+fn collect_items<'t>(
+    ctx: &Ctx<'_>,
+    root: Node<'t>,
+    sites: &mut SiteCollector<'_>,
+) -> (Vec<Item<'t>>, Vec<usize>) {
     let Ok(query) = ctx.spec.query() else {
         return (Vec::new(), Vec::new());
     };
@@ -130,6 +138,7 @@ fn collect_items<'t>(ctx: &Ctx<'_>, root: Node<'t>) -> (Vec<Item<'t>>, Vec<usize
     let mut cursor = QueryCursor::new();
     let mut matches = cursor.matches(query, root, ctx.text.as_bytes());
     while let Some(m) = matches.next() {
+        sites.take(m);
         let mut item = None;
         let mut name = None;
         for capture in m.captures() {
@@ -305,6 +314,7 @@ impl Ctx<'_> {
             .map(|&s| self.signature(items[s].node))
             .collect();
         let base = Chunk {
+            graph: Default::default(),
             id: String::new(),
             path: self.path.to_string(),
             lang: self.spec.name.to_string(),
@@ -405,6 +415,7 @@ impl Ctx<'_> {
                 line += 1;
             }
             let base = Chunk {
+                graph: Default::default(),
                 id: String::new(),
                 path: self.path.to_string(),
                 lang: self.spec.name.to_string(),

@@ -13,6 +13,7 @@ pub mod window;
 
 use serde::{Deserialize, Serialize};
 
+use crate::graph::{self, ChunkGraph};
 use crate::lang::{self, Language};
 use crate::tokens::TokenCounter;
 
@@ -112,6 +113,9 @@ pub struct Chunk {
     pub end_byte: usize,
     /// The chunk's text: the span's lines, or an outline for classes, impls and traits.
     pub text: String,
+    /// The code graph's sites inside the chunk (definitions and references).
+    #[serde(default, skip_serializing_if = "ChunkGraph::is_empty")]
+    pub graph: ChunkGraph,
 }
 
 impl Chunk {
@@ -153,10 +157,16 @@ pub fn chunk_file(
     counter: &dyn TokenCounter,
 ) -> Vec<Chunk> {
     let language = lang::detect(path);
-    let mut chunks = match language {
+    let (mut chunks, sites) = match language {
         Language::Code(spec) => code::chunk_code(spec, path, text, settings, counter),
-        Language::Markdown => text::chunk_markdown(path, text, settings, counter),
-        Language::Text(name) => text::chunk_lines(path, name, text, settings, counter),
+        Language::Markdown => (
+            text::chunk_markdown(path, text, settings, counter),
+            Vec::new(),
+        ),
+        Language::Text(name) => (
+            text::chunk_lines(path, name, text, settings, counter),
+            Vec::new(),
+        ),
     };
     let max_bytes = window::max_chunk_bytes(settings.max_tokens);
     if chunks.iter().any(|c| c.text.len() > max_bytes) {
@@ -164,6 +174,11 @@ pub fn chunk_file(
             .into_iter()
             .flat_map(|c| window::cap_bytes(c, max_bytes))
             .collect();
+    }
+    if let Language::Code(spec) = language
+        && !sites.is_empty()
+    {
+        graph::attach(&mut chunks, sites, spec.separator, &LineIndex::new(text));
     }
     for chunk in &mut chunks {
         chunk.id = chunk_id(chunk);

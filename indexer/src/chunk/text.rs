@@ -122,6 +122,7 @@ fn span_chunk(
     end: u32,
 ) -> Chunk {
     Chunk {
+        graph: Default::default(),
         id: String::new(),
         path: path.to_string(),
         lang: lang.to_string(),

@@ -183,6 +183,7 @@ mod tests {
 
     fn long_line_chunk(text: String) -> Chunk {
         Chunk {
+            graph: Default::default(),
             id: String::new(),
             path: "app.min.js".into(),
             lang: "text".into(),

@@ -149,6 +149,7 @@ pub fn commit_chunk(commit: &git::CommitRecord) -> Chunk {
         }
     }
     Chunk {
+        graph: Default::default(),
         id: blake3::hash(format!("commit\n{}", commit.id).as_bytes()).to_hex()[..32].to_string(),
         path: commit.id.clone(),
         lang: "git".to_string(),

@@ -3,7 +3,8 @@
 //! One document per chunk. Text fields (symbol, signature, doc, enclosing headers, path and
 //! body) go through the code-aware [`tokenizer`]; the symbol and signature weigh more than the
 //! body, so a query naming a function ranks its definition above its callers. `path`,
-//! `lang` and `kind` are also stored raw for exact deletes and filters.
+//! `lang` and `kind` are also stored raw for exact deletes and filters, and the code graph's
+//! names (`defs`, `refs`) raw for exhaustive lookups, with the sites stored beside them.
 
 pub mod tokenizer;
 
@@ -12,7 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tantivy::collector::TopDocs;
+use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
 use tantivy::directory::{
     Directory, DirectoryLock, FileHandle, Lock, META_LOCK, MmapDirectory, WatchCallback,
@@ -26,6 +27,7 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 
 use crate::IndexError;
 use crate::chunk::{Chunk, ChunkKind};
+use crate::graph::{ChunkGraph, NameRole};
 use tokenizer::{CODE_TOKENIZER, analyzer};
 
 /// Memory the writer may buffer before flushing a segment, across its threads.
@@ -84,6 +86,9 @@ struct Fields {
     end_line: Field,
     start_byte: Field,
     end_byte: Field,
+    defs: Field,
+    refs: Field,
+    graph: Field,
 }
 
 impl Fields {
@@ -109,6 +114,18 @@ impl Fields {
         for name in ["start_line", "end_line", "start_byte", "end_byte"] {
             builder.add_u64_field(name, STORED);
         }
+        // The code graph: the names a chunk defines and references, raw, for exhaustive
+        // lookups by name; its sites in their compact form.
+        // One value per chunk, the names separated by spaces (identifiers hold none): a
+        // value per name costs a document field each.
+        let names = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("whitespace")
+                .set_index_option(IndexRecordOption::Basic),
+        );
+        builder.add_text_field(NameRole::Defines.field(), names.clone());
+        builder.add_text_field(NameRole::References.field(), names);
+        builder.add_text_field("graph", STORED);
         builder.build()
     }
 
@@ -133,6 +150,9 @@ impl Fields {
             end_line: get("end_line")?,
             start_byte: get("start_byte")?,
             end_byte: get("end_byte")?,
+            defs: get(NameRole::Defines.field())?,
+            refs: get(NameRole::References.field())?,
+            graph: get("graph")?,
         })
     }
 
@@ -402,6 +422,9 @@ impl KeywordIndex {
             start_byte: number(f.start_byte) as usize,
             end_byte: number(f.end_byte) as usize,
             text: text(f.body).unwrap_or_default(),
+            graph: text(f.graph)
+                .map(|g| ChunkGraph::decode(&g))
+                .unwrap_or_default(),
         }
     }
 
@@ -428,7 +451,48 @@ impl KeywordIndex {
         doc.add_u64(f.end_line, u64::from(chunk.end_line));
         doc.add_u64(f.start_byte, chunk.start_byte as u64);
         doc.add_u64(f.end_byte, chunk.end_byte as u64);
+        if !chunk.graph.is_empty() {
+            doc.add_text(f.defs, chunk.graph.defined_names().join(" "));
+            doc.add_text(f.refs, chunk.graph.referenced_names().join(" "));
+            doc.add_text(f.graph, chunk.graph.encode());
+        }
         doc
+    }
+
+    /// Every chunk that defines (or references) one of `names`: exhaustive, not top-k, in
+    /// no particular order.
+    pub fn chunks_naming(
+        &self,
+        role: NameRole,
+        names: &[String],
+    ) -> Result<Vec<Chunk>, IndexError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let field = match role {
+            NameRole::Defines => self.fields.defs,
+            NameRole::References => self.fields.refs,
+        };
+        let clauses: Vec<(Occur, Box<dyn Query>)> = names
+            .iter()
+            .map(|name| {
+                let query: Box<dyn Query> = Box::new(TermQuery::new(
+                    Term::from_field_text(field, name),
+                    IndexRecordOption::Basic,
+                ));
+                (Occur::Should, query)
+            })
+            .collect();
+        let searcher = self.reader.searcher();
+        let addresses = searcher.search(&BooleanQuery::new(clauses), &DocSetCollector)?;
+        let mut addresses: Vec<_> = addresses.into_iter().collect();
+        addresses.sort_unstable();
+        let mut chunks = Vec::with_capacity(addresses.len());
+        for address in addresses {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            chunks.push(self.to_chunk(&doc));
+        }
+        Ok(chunks)
     }
 }
 

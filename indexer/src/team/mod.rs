@@ -287,6 +287,14 @@ impl VectorStore for EdgeTeamStore {
         self.store()?.points_by_id(chunk_ids)
     }
 
+    fn points_naming(
+        &self,
+        role: crate::graph::NameRole,
+        names: &[String],
+    ) -> Result<Vec<crate::vector::VectorHit>, IndexError> {
+        self.store()?.points_naming(role, names)
+    }
+
     fn query(
         &self,
         query: crate::vector::StoreQuery<'_>,

@@ -14,7 +14,19 @@ const DIMS: usize = 8;
 
 fn chunk(path: &str, n: u32, kind: ChunkKind, symbol: &str, text: &str) -> Chunk {
     let id = blake3::hash(format!("{path}:{n}").as_bytes()).to_hex()[..32].to_string();
+    // The graph the chunker finds in the text, as if it were the whole file.
+    let mut graph = crate::graph::ChunkGraph::default();
+    for piece in crate::chunk::chunk_file(
+        path,
+        text,
+        &crate::ChunkSettings::default(),
+        &crate::tokens::ApproxTokenCounter,
+    ) {
+        graph.sites.extend(piece.graph.sites);
+        graph.lines.extend(piece.graph.lines);
+    }
     Chunk {
+        graph,
         id,
         path: path.to_string(),
         lang: if path.ends_with(".py") {
@@ -207,6 +219,38 @@ fn team_contract(store: &mut dyn VectorStore) {
     assert!(ids.contains(&corpus.chunks[2].id.as_str()), "{ids:?}");
     assert!(ids.contains(&corpus.chunks[4].id.as_str()), "{ids:?}");
     assert!(hits.iter().all(|h| h.chunk.is_some()));
+
+    // The code graph: every point naming a name, with its whole chunk and graph.
+    use crate::graph::NameRole;
+    let ids = |hits: Vec<VectorHit>| -> Vec<String> {
+        let mut ids: Vec<String> = hits.into_iter().map(|h| h.chunk_id).collect();
+        ids.sort();
+        ids
+    };
+    let callers = store
+        .points_naming(NameRole::References, &["load_config".to_string()])
+        .expect("references");
+    assert_eq!(
+        callers[0].chunk.as_ref(),
+        Some(&corpus.chunks[0]),
+        "graph and all"
+    );
+    assert_eq!(ids(callers), [corpus.chunks[0].id.clone()]);
+    let mut both = vec![corpus.chunks[2].id.clone(), corpus.chunks[4].id.clone()];
+    both.sort();
+    let defining = store
+        .points_naming(
+            NameRole::Defines,
+            &["load_config".to_string(), "retry_with_backoff".to_string()],
+        )
+        .expect("definitions");
+    assert_eq!(ids(defining), both);
+    assert!(
+        store
+            .points_naming(NameRole::Defines, &["nowhere".to_string()])
+            .expect("none")
+            .is_empty()
+    );
 
     let rust_only = VectorFilter {
         lang: Some("rust".to_string()),

@@ -16,14 +16,15 @@ use qdrant_edge::{
     Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams,
     EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, Fusion, JsonPath, Match,
     Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations,
-    PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, ScoringQuery, UpdateOperation,
-    ValueVariants, Vector, VectorInternal, Vectors, WalOptions, WithPayloadInterface, WithVector,
+    PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, ScoringQuery, ScrollRequest,
+    UpdateOperation, ValueVariants, Vector, VectorInternal, Vectors, WalOptions,
+    WithPayloadInterface, WithVector,
 };
 
 use super::sparse::{SparseVector, encode_chunk};
 use super::{
-    DENSE_VECTOR, INDEXED_FIELDS, SPARSE_VECTOR, StoreQuery, StoreShape, VectorFilter, VectorHit,
-    VectorPoint, VectorStore, hit_from_payload, point_id, point_payload,
+    DENSE_VECTOR, GRAPH_FIELDS, INDEXED_FIELDS, SCAN_PAGE, SPARSE_VECTOR, StoreQuery, StoreShape,
+    VectorFilter, VectorHit, VectorPoint, VectorStore, hit_from_payload, point_id, point_payload,
 };
 use crate::IndexError;
 
@@ -87,7 +88,12 @@ impl EdgeVectorStore {
             shape,
         };
         if !exists {
-            for field in INDEXED_FIELDS {
+            let graph: &[&str] = if shape.full_chunks {
+                &GRAPH_FIELDS
+            } else {
+                &[]
+            };
+            for field in INDEXED_FIELDS.iter().chain(graph) {
                 store.apply(UpdateOperation::FieldIndexOperation(
                     FieldIndexOperations::CreateIndex(CreateIndex {
                         field_name: json_path(field)?,
@@ -241,6 +247,50 @@ impl VectorStore for EdgeVectorStore {
             .into_iter()
             .filter_map(|record| hit_from_payload(&record.payload?.0, 0.0))
             .collect())
+    }
+
+    fn points_naming(
+        &self,
+        role: crate::graph::NameRole,
+        names: &[String],
+    ) -> Result<Vec<VectorHit>, IndexError> {
+        if !self.shape.full_chunks || names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let conditions = names
+            .iter()
+            .map(|name| field_equals(role.field(), name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let filter = Filter {
+            should: Some(conditions),
+            min_should: None,
+            must: None,
+            must_not: None,
+        };
+        let mut hits = Vec::new();
+        let mut offset = None;
+        loop {
+            let (records, next) = self
+                .shard
+                .scroll(ScrollRequest {
+                    offset,
+                    limit: Some(SCAN_PAGE),
+                    filter: Some(filter.clone()),
+                    with_payload: Some(WithPayloadInterface::Bool(true)),
+                    with_vector: WithVector::Bool(false),
+                    order_by: None,
+                })
+                .map_err(|e| self.error(e))?;
+            hits.extend(
+                records
+                    .into_iter()
+                    .filter_map(|record| hit_from_payload(&record.payload?.0, 0.0)),
+            );
+            match next {
+                Some(next) => offset = Some(next),
+                None => return Ok(hits),
+            }
+        }
     }
 
     fn query(

@@ -55,6 +55,13 @@ pub const HYBRID_RRF_K: u32 = 60;
 /// Fields with a payload index in every store.
 pub const INDEXED_FIELDS: [&str; 3] = ["path", "lang", "kind"];
 
+/// Fields a team-shaped store also indexes: the code graph's names per chunk
+/// ([`crate::graph::NameRole::field`]).
+pub const GRAPH_FIELDS: [&str; 2] = ["defs", "refs"];
+
+/// Points read per page when a lookup must see every match.
+pub const SCAN_PAGE: usize = 256;
+
 /// What to rank points by.
 #[derive(Debug, Clone, Copy)]
 pub enum StoreQuery<'a> {
@@ -124,6 +131,14 @@ pub trait VectorStore: Send {
     /// The points of these chunk ids that exist, with their payloads (a team-shaped store's
     /// hits carry their chunks), in no particular order.
     fn points_by_id(&self, chunk_ids: &[String]) -> Result<Vec<VectorHit>, IndexError>;
+    /// Every point whose chunk defines (or references) one of `names`, with its chunk:
+    /// exhaustive, not top-k, in no particular order. Only a store with
+    /// [`StoreShape::full_chunks`] keeps the code graph; any other has none to return.
+    fn points_naming(
+        &self,
+        role: crate::graph::NameRole,
+        names: &[String],
+    ) -> Result<Vec<VectorHit>, IndexError>;
     /// The `limit` points nearest to `vector` that pass `filter`, nearest first.
     fn search(
         &self,
@@ -156,6 +171,11 @@ pub fn point_payload(chunk: &Chunk, shape: StoreShape) -> serde_json::Value {
         fields.insert("start_byte".into(), json!(chunk.start_byte));
         fields.insert("end_byte".into(), json!(chunk.end_byte));
         fields.insert("text".into(), json!(chunk.text));
+        if !chunk.graph.is_empty() {
+            fields.insert("graph".into(), json!(chunk.graph.encode()));
+            fields.insert("defs".into(), json!(chunk.graph.defined_names()));
+            fields.insert("refs".into(), json!(chunk.graph.referenced_names()));
+        }
     }
     payload
 }
@@ -184,6 +204,9 @@ pub fn hit_from_payload(
             start_byte: number("start_byte").unwrap_or(0) as usize,
             end_byte: number("end_byte").unwrap_or(0) as usize,
             text: body,
+            graph: text("graph")
+                .map(|f| crate::graph::ChunkGraph::decode(&f))
+                .unwrap_or_default(),
         }),
         None => None,
     };

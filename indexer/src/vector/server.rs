@@ -29,8 +29,9 @@ use serde_json::json;
 
 use super::sparse::{SparseVector, encode_chunk};
 use super::{
-    DENSE_VECTOR, HYBRID_RRF_K, INDEXED_FIELDS, SPARSE_VECTOR, StoreQuery, StoreShape,
-    VectorFilter, VectorHit, VectorPoint, VectorStore, hit_from_payload, point_id, point_payload,
+    DENSE_VECTOR, GRAPH_FIELDS, HYBRID_RRF_K, INDEXED_FIELDS, SPARSE_VECTOR, StoreQuery,
+    StoreShape, VectorFilter, VectorHit, VectorPoint, VectorStore, hit_from_payload, point_id,
+    point_payload,
 };
 use crate::IndexError;
 
@@ -193,7 +194,7 @@ impl ServerVectorStore {
             let request = request.clone();
             async move { client.create_collection(request).await.map(|_| ()) }
         })?;
-        for field in INDEXED_FIELDS {
+        for field in INDEXED_FIELDS.into_iter().chain(GRAPH_FIELDS) {
             let name = self.collection.clone();
             self.call("creating a payload index", move |client| {
                 let request =
@@ -426,6 +427,42 @@ impl VectorStore for ServerVectorStore {
             }));
         }
         Ok(hits)
+    }
+
+    fn points_naming(
+        &self,
+        role: crate::graph::NameRole,
+        names: &[String],
+    ) -> Result<Vec<VectorHit>, IndexError> {
+        let mut hits = Vec::new();
+        if names.is_empty() {
+            return Ok(hits);
+        }
+        let filter = Filter::must([Condition::matches(role.field(), names.to_vec())]);
+        let mut offset: Option<PointId> = None;
+        loop {
+            let mut request = ScrollPointsBuilder::new(self.collection.clone())
+                .filter(filter.clone())
+                .limit(SCROLL_PAGE)
+                .with_payload(true)
+                .with_vectors(false);
+            if let Some(offset) = offset.take() {
+                request = request.offset(offset);
+            }
+            let request = request.build();
+            let page = self.call("reading the code graph", move |client| {
+                let request = request.clone();
+                async move { client.scroll(request).await }
+            })?;
+            hits.extend(page.result.into_iter().filter_map(|point| {
+                let payload: serde_json::Value = Payload::from(point.payload).into();
+                hit_from_payload(payload.as_object()?, 0.0)
+            }));
+            match page.next_page_offset {
+                Some(next) => offset = Some(next),
+                None => return Ok(hits),
+            }
+        }
     }
 
     fn query(
@@ -711,6 +748,7 @@ mod tests {
 
     fn chunk() -> Chunk {
         Chunk {
+            graph: Default::default(),
             id: "0123456789abcdef0123456789abcdef".to_string(),
             path: "src/lib.rs".to_string(),
             lang: "rust".to_string(),

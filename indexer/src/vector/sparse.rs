@@ -134,6 +134,7 @@ mod tests {
 
     fn chunk(symbol: &str, text: &str) -> Chunk {
         Chunk {
+            graph: Default::default(),
             id: "0".repeat(32),
             path: "src/store.rs".to_string(),
             lang: "rust".to_string(),
