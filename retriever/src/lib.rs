@@ -14,6 +14,7 @@
 
 mod filter;
 mod fusion;
+pub mod graph;
 mod history;
 mod map;
 pub mod open;
@@ -30,6 +31,7 @@ use quarry_indexer::{Chunk, ChunkKind, IndexError, IndexLayout, lang};
 use serde::{Deserialize, Serialize};
 
 pub use fusion::FusionWeights;
+pub use graph::{GraphAnswer, GraphRequest, Lookup, SiteHit, Target};
 pub use open::{Fallback, IndexOwner, Reader, open_reader, open_team_reader};
 pub use pack::{ContextItem, ContextPack, ContextRole};
 
@@ -115,6 +117,9 @@ pub enum SearchError {
         .0.collection, .0.address, .0.backend
     )]
     NoTeamIndex(TeamLocation),
+    /// `*` (every definition) was asked without a path filter.
+    #[error("`*` lists every definition of the files --path selects; give --path (a file or glob)")]
+    WholeFilesNeedPath,
     /// The index could not be read.
     #[error(transparent)]
     Index(#[from] IndexError),

@@ -11,6 +11,7 @@
 use std::collections::HashSet;
 
 use quarry_indexer::Chunk;
+use quarry_indexer::graph::NameRole;
 use quarry_indexer::tokens::{ApproxTokenCounter, TokenCounter};
 use quarry_indexer::walk::is_secret_path;
 use serde::{Deserialize, Serialize};
@@ -148,14 +149,15 @@ impl Retriever {
         let callers: Vec<Chunk> = packed.iter().take(CALLERS_SCANNED).cloned().collect();
         let mut added = 0;
         'callers: for caller in &callers {
-            for name in called_names(&caller.text) {
+            for (name, qualifier) in callees_of(caller) {
                 if added == MAX_CALLEES {
                     break 'callers;
                 }
                 if !looked_up.insert(name.clone()) {
                     continue;
                 }
-                let Some(definition) = self.definition_of(&name, caller)? else {
+                let Some(definition) = self.definition_of(&name, qualifier.as_deref(), caller)?
+                else {
                     continue;
                 };
                 if is_secret_path(&definition.path)
@@ -176,9 +178,63 @@ impl Retriever {
         Ok(pack)
     }
 
-    /// The chunk defining `name`: a function, method or type whose symbol ends in it,
-    /// preferring one in the caller's file and language.
-    fn definition_of(&self, name: &str, caller: &Chunk) -> Result<Option<Chunk>, SearchError> {
+    /// The chunk defining `name`: from the code graph, the chunk that is that item (a
+    /// function, method or type), preferring one inside the call's qualifier (`Store` of
+    /// `Store::open`), then one in the caller's file, then in its language. Chunks of a
+    /// language without a graph fall back to a keyword lookup of the name.
+    fn definition_of(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+        caller: &Chunk,
+    ) -> Result<Option<Chunk>, SearchError> {
+        if caller.graph.is_empty() {
+            return self.keyword_definition_of(name, caller);
+        }
+        let chunks = self
+            .code
+            .chunks_naming(NameRole::Defines, &[name.to_string()])?;
+        // A call written with a type (`String::new`) means that type's function only.
+        let typed = qualifier.filter(|q| q.starts_with(char::is_uppercase));
+        let parent_of = |chunk: &Chunk| {
+            chunk
+                .symbol
+                .as_deref()
+                .and_then(|s| s.rsplit([':', '.']).filter(|p| !p.is_empty()).nth(1))
+                .map(str::to_string)
+        };
+        let best = chunks
+            .into_iter()
+            .filter(|chunk| typed.is_none_or(|q| parent_of(chunk).as_deref() == Some(q)))
+            .filter(|chunk| {
+                is_definition(chunk.kind)
+                    && chunk.graph.sites.iter().any(|site| {
+                        site.kind.is_definition()
+                            && site.name == name
+                            && site.symbol.is_some()
+                            && site.symbol == chunk.symbol
+                    })
+            })
+            .min_by_key(|chunk| {
+                let inside_qualifier =
+                    qualifier.is_some_and(|q| parent_of(chunk).as_deref() == Some(q));
+                (
+                    !inside_qualifier,
+                    chunk.path != caller.path,
+                    chunk.lang != caller.lang,
+                    chunk.path.clone(),
+                    chunk.start_line,
+                )
+            });
+        Ok(best)
+    }
+
+    /// [`Retriever::definition_of`] by BM25, for chunks without a graph.
+    fn keyword_definition_of(
+        &self,
+        name: &str,
+        caller: &Chunk,
+    ) -> Result<Option<Chunk>, SearchError> {
         let candidates = self.code.keyword_chunks(name, &caller.lang)?;
         let mut best: Option<Chunk> = None;
         for chunk in candidates {
@@ -196,6 +252,37 @@ impl Retriever {
         }
         Ok(best)
     }
+}
+
+/// What a chunk calls, in order of first call, with the qualifier each call was written
+/// with: the code graph's call sites, or for a chunk without a graph, names followed by `(`.
+fn callees_of(chunk: &Chunk) -> Vec<(String, Option<String>)> {
+    if chunk.graph.is_empty() {
+        return called_names(&chunk.text)
+            .into_iter()
+            .map(|name| (name, None))
+            .collect();
+    }
+    let mut seen = HashSet::new();
+    chunk
+        .graph
+        .sites
+        .iter()
+        .filter(|site| site.kind.is_call() && site.name.len() >= 3)
+        .filter(|site| seen.insert(site.name.clone()))
+        .map(|site| {
+            // `self.f()` means the caller's own type: the segment before its name.
+            let qualifier = match site.qualifier.as_deref() {
+                Some("self" | "Self" | "cls") => chunk
+                    .symbol
+                    .as_deref()
+                    .and_then(|s| s.rsplit([':', '.']).filter(|p| !p.is_empty()).nth(1))
+                    .map(str::to_string),
+                _ => site.qualifier.clone(),
+            };
+            (site.name.clone(), qualifier)
+        })
+        .collect()
 }
 
 fn item_for(chunk: &Chunk, role: ContextRole) -> ContextItem {

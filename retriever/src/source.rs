@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use quarry_indexer::embed::VectorModel;
+use quarry_indexer::graph::NameRole;
 use quarry_indexer::keyword::{KeywordIndex, KeywordQuery};
 use quarry_indexer::manifest::Manifest;
 use quarry_indexer::team::TeamStore;
@@ -74,6 +75,9 @@ pub(crate) trait CandidateSource: Send {
     fn files(&self) -> Result<BTreeMap<String, Vec<String>>, SearchError>;
     /// The chunks of these ids that exist.
     fn chunks_by_id(&self, ids: &[String]) -> Result<HashMap<String, Chunk>, SearchError>;
+    /// Every chunk that defines (or references) one of `names`: exhaustive, in no
+    /// particular order (the code graph's lookups).
+    fn chunks_naming(&self, role: NameRole, names: &[String]) -> Result<Vec<Chunk>, SearchError>;
     /// The team store, for a team index.
     fn team_store(&self) -> Option<&dyn TeamStore> {
         None
@@ -215,5 +219,9 @@ impl CandidateSource for LocalSource {
 
     fn chunks_by_id(&self, ids: &[String]) -> Result<HashMap<String, Chunk>, SearchError> {
         Ok(self.keyword.chunks_by_id(ids)?)
+    }
+
+    fn chunks_naming(&self, role: NameRole, names: &[String]) -> Result<Vec<Chunk>, SearchError> {
+        Ok(self.keyword.chunks_naming(role, names)?)
     }
 }

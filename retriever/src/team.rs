@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use quarry_indexer::Chunk;
 use quarry_indexer::embed::VectorModel;
+use quarry_indexer::graph::NameRole;
 use quarry_indexer::team::{TeamMeta, TeamStore, team_files, team_meta};
 use quarry_indexer::vector::sparse::encode_query;
 use quarry_indexer::vector::{StoreQuery, VectorFilter};
@@ -127,6 +128,15 @@ impl CandidateSource for TeamSource {
             .points_by_id(ids)?
             .into_iter()
             .filter_map(|hit| hit.chunk.map(|chunk| (hit.chunk_id, chunk)))
+            .collect())
+    }
+
+    fn chunks_naming(&self, role: NameRole, names: &[String]) -> Result<Vec<Chunk>, SearchError> {
+        Ok(self
+            .store
+            .points_naming(role, names)?
+            .into_iter()
+            .filter_map(|hit| hit.chunk)
             .collect())
     }
 
