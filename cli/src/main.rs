@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use quarry_retriever::Lookup;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -61,6 +62,25 @@ Examples:
   quarry search cache --lang python --path 'notes/**'
   quarry search \"route request\" --json")]
     Search(commands::search::SearchArgs),
+    /// Where a name is defined (functions, methods, types, constants, modules, fields).
+    #[command(after_help = "\
+Examples:
+  quarry defs open
+  quarry defs Store::open --json
+  quarry defs parse --lang python --path 'src/**'")]
+    Defs(commands::graph::GraphArgs),
+    /// Every use of a name: calls, method calls, paths, types, imports, fields, values.
+    #[command(after_help = "\
+Examples:
+  quarry refs open              every use of `open`
+  quarry refs Store::open       uses written Store::open, self.open() inside Store, or
+                                open() where the file imports it from Store
+  quarry refs load_config --json | jq '.sites | length'")]
+    Refs(commands::graph::GraphArgs),
+    /// Every call of a function or method, with the symbol each call is in.
+    Callers(commands::graph::GraphArgs),
+    /// What a function or method calls, with where each callee is defined.
+    Callees(commands::graph::GraphArgs),
     /// Show what is indexed, how fresh it is and how big.
     #[command(after_help = "\
 Examples:
@@ -113,7 +133,8 @@ Examples:
     Memory(commands::memory::MemoryArgs),
     /// Serve the index to coding agents over the Model Context Protocol (stdio).
     #[command(after_help = "\
-Tools: search, read_chunk, status, ask, edit (dry runs only unless --allow-edits).
+Tools: search, definitions, references, read_chunk, status, ask, edit (dry runs only unless
+--allow-edits).
 Configure an MCP client with
   {\"command\": \"quarry\", \"args\": [\"mcp\", \"/path/to/repo\"]}")]
     Mcp(mcp::McpArgs),
@@ -128,6 +149,18 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Index(args) => commands::index::run(args, cli.index_dir.as_deref()),
         Command::Search(args) => commands::search::run(args, cli.index_dir.as_deref()),
+        Command::Defs(args) => {
+            commands::graph::run(Lookup::Definitions, args, cli.index_dir.as_deref())
+        }
+        Command::Refs(args) => {
+            commands::graph::run(Lookup::References, args, cli.index_dir.as_deref())
+        }
+        Command::Callers(args) => {
+            commands::graph::run(Lookup::Callers, args, cli.index_dir.as_deref())
+        }
+        Command::Callees(args) => {
+            commands::graph::run(Lookup::Callees, args, cli.index_dir.as_deref())
+        }
         Command::Status(args) => commands::status::run(args, cli.index_dir.as_deref()),
         Command::Ask(args) => commands::ask::run(args, cli.index_dir.as_deref()),
         Command::Config(args) => commands::config::run(args),

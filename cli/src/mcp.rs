@@ -1,4 +1,4 @@
-//! `quarry mcp`: Quarry's index, answers and status as Model Context Protocol tools over stdio,
+//! `quarry mcp`: Quarry's index, code graph, answers and status as Model Context Protocol tools over stdio,
 //! so coding agents (Claude Code, Cursor, Codex, Zed, Continue) can use it as their retrieval
 //! layer.
 //!
@@ -26,7 +26,8 @@ use quarry_orchestrator::config::{Config, Environment, FlagOverrides};
 use quarry_orchestrator::edit::run::RunStore;
 use quarry_orchestrator::edit::{ApproveAll, Cancel};
 use quarry_retriever::{
-    ContextPack, Hit, Mode, Retriever, SearchRequest, Source, open_reader, open_team_reader,
+    ContextPack, GraphAnswer, GraphRequest, Hit, Lookup, Mode, Retriever, SearchRequest, Source,
+    open_reader, open_team_reader,
 };
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -116,6 +117,25 @@ struct SearchArgs {
     /// `code` (default), `commits` (the git history: messages and changed paths; hits add commit, date, paths) or `all`.
     source: Option<String>,
 }
+
+/// Arguments of the `definitions` and `references` tools.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct GraphArgs {
+    /// The name, bare (`open`) or qualified (`Store::open`, `pkg.Store.open`).
+    name: String,
+    /// Only paths matching this glob or under this folder.
+    path: Option<String>,
+    /// Skip this many sites (paging; default 0).
+    offset: Option<usize>,
+    /// At most this many sites (default 100, at most 500).
+    limit: Option<usize>,
+}
+
+/// Sites a graph tool returns when the agent does not say.
+const GRAPH_PAGE: usize = 100;
+/// Most sites a graph tool returns at once.
+const MAX_GRAPH_PAGE: usize = 500;
 
 /// Arguments of the `read_chunk` tool.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -233,6 +253,26 @@ impl QuarryMcp {
             Ok(Err(e)) => tool_error(format!("{e:#}")),
             Err(e) => tool_error(format!("search failed: {e}")),
         })
+    }
+
+    #[tool(
+        description = "Where a name is defined: {total, next_offset?, sites: [{path, line, column, kind, name, symbol, lang, text}]}, every definition (functions, methods, types, constants, modules, fields), not top-k."
+    )]
+    async fn definitions(
+        &self,
+        Parameters(args): Parameters<GraphArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        self.graph_tool(Lookup::Definitions, args).await
+    }
+
+    #[tool(
+        description = "Every use of a name (calls, method calls, paths, types, imports, fields, values): {total, next_offset?, sites: [{path, line, column, kind, name, qualifier?, enclosing?, lang, text}]}, exhaustive and paged. `Type::method` keeps uses written with that qualifier (or self inside it)."
+    )]
+    async fn references(
+        &self,
+        Parameters(args): Parameters<GraphArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        self.graph_tool(Lookup::References, args).await
     }
 
     #[tool(
@@ -535,6 +575,48 @@ impl QuarryMcp {
             }
             Ok(retriever.search(&request)?)
         })
+    }
+
+    /// One page of a graph lookup, as the `definitions` and `references` tools return it.
+    async fn graph_tool(
+        &self,
+        lookup: Lookup,
+        args: GraphArgs,
+    ) -> Result<CallToolResult, McpError> {
+        let request = GraphRequest {
+            lookup,
+            name: args.name,
+            lang: None,
+            path: args.path,
+        };
+        let offset = args.offset.unwrap_or(0);
+        let limit = args.limit.unwrap_or(GRAPH_PAGE).clamp(1, MAX_GRAPH_PAGE);
+        let server = self.clone();
+        let result = tokio::task::spawn_blocking(move || server.graph_blocking(request)).await;
+        Ok(match result {
+            Ok(Ok(answer)) => {
+                let total = answer.sites.len();
+                let page: Vec<_> = answer.sites.into_iter().skip(offset).take(limit).collect();
+                let next = (offset + page.len() < total).then_some(offset + page.len());
+                let mut value = serde_json::json!({"total": total, "sites": page});
+                if let Some(next) = next {
+                    value["next_offset"] = next.into();
+                }
+                json_result(&value)
+            }
+            Ok(Err(e)) => tool_error(format!("{e:#}")),
+            Err(e) => tool_error(format!("lookup failed: {e}")),
+        })
+    }
+
+    fn graph_blocking(&self, request: GraphRequest) -> Result<GraphAnswer> {
+        self.check_indexing()?;
+        if !self.team
+            && let Some(mut daemon) = DaemonClient::connect(&self.layout)
+        {
+            return daemon.graph(request);
+        }
+        self.with_local(|retriever, _| Ok(retriever.graph(&request)?))
     }
 
     fn pack_blocking(&self, request: SearchRequest, budget: usize) -> Result<ContextPack> {

@@ -40,6 +40,9 @@ async def session(binary: str, repo: str) -> dict:
 
                 out["search"] = await call("search", {"query": "where do we retry failed uploads", "k": 3})
                 out["search_identifier"] = await call("search", {"query": "parse_query", "k": 1, "mode": "keyword"})
+                out["definitions"] = await call("definitions", {"name": "upload_with_retry"})
+                out["references"] = await call("references", {"name": "new", "limit": 3})
+                out["references_next"] = await call("references", {"name": "new", "limit": 3, "offset": 3})
                 out["read_chunk"] = await call("read_chunk", {"path": "src/upload.rs", "start_line": 1, "end_line": 3})
                 out["read_parent"] = await call("read_chunk", {"path": "../outside.txt", "start_line": 1, "end_line": 1})
                 out["read_absolute"] = await call("read_chunk", {"path": "/etc/passwd", "start_line": 1, "end_line": 1})

@@ -27,7 +27,18 @@ fn an_agent_searches_reads_and_is_refused_what_it_must_not_do() {
     let tools = session["tools"].as_object().expect("tools");
     let mut names: Vec<&str> = tools.keys().map(String::as_str).collect();
     names.sort();
-    assert_eq!(names, ["ask", "edit", "read_chunk", "search", "status"]);
+    assert_eq!(
+        names,
+        [
+            "ask",
+            "definitions",
+            "edit",
+            "read_chunk",
+            "references",
+            "search",
+            "status"
+        ]
+    );
     assert_eq!(
         tools["edit"]["schema"]["required"],
         serde_json::json!(["request"])
@@ -53,6 +64,36 @@ fn an_agent_searches_reads_and_is_refused_what_it_must_not_do() {
         hits(&session["search_identifier"])[0]["symbol"],
         "crate::router::parse_query"
     );
+
+    // The code graph, paged; each page a slice of `quarry refs --json`.
+    let page = |call: &Value| -> Value {
+        assert_eq!(call["is_error"], false, "{call}");
+        serde_json::from_str(call["text"].as_str().unwrap_or("")).expect("a graph page")
+    };
+    let definitions = page(&session["definitions"]);
+    assert_eq!(definitions["total"], 1);
+    assert_eq!(
+        definitions["sites"][0]["symbol"],
+        "crate::upload::upload_with_retry"
+    );
+    let first = page(&session["references"]);
+    let next = page(&session["references_next"]);
+    let cli: Value =
+        serde_json::from_str(&repo.quarry(&["refs", "new", "--json"]).success().stdout()).unwrap();
+    let all = cli["sites"].as_array().unwrap();
+    assert!(all.len() > 6, "{cli}");
+    assert_eq!(first["total"], all.len());
+    assert_eq!(first["next_offset"], 3);
+    assert_eq!(first["sites"].as_array().unwrap()[..], all[..3]);
+    assert_eq!(next["sites"].as_array().unwrap()[..], all[3..6]);
+    for tool in ["definitions", "references"] {
+        let schema = &tools[tool]["schema"];
+        assert_eq!(schema["required"], serde_json::json!(["name"]), "{tool}");
+        assert!(
+            schema.to_string().len() < 700,
+            "{tool}: a lean schema: {schema}"
+        );
+    }
 
     let read: Value = serde_json::from_str(session["read_chunk"]["text"].as_str().unwrap_or(""))
         .expect("read_chunk JSON");

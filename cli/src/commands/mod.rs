@@ -3,6 +3,7 @@
 pub mod ask;
 pub mod config;
 pub mod edit;
+pub mod graph;
 pub mod index;
 pub mod memory;
 pub mod search;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Result, anyhow, bail};
 use quarry_indexer::IndexLayout;
 use quarry_indexer::sync::{SettingsOverrides, SyncReport};
-use quarry_retriever::{ContextPack, Hit, SearchRequest};
+use quarry_retriever::{ContextPack, GraphAnswer, GraphRequest, Hit, SearchRequest};
 
 use super::protocol::{
     DaemonInfo, PROTOCOL_VERSION, Request, RequestLine, Response, ResponseLine, socket_path,
@@ -81,6 +81,14 @@ impl DaemonClient {
         match self.call(Request::Search { request }, SEARCH_TIMEOUT)? {
             Response::Hits { hits, note } => Ok((hits, note)),
             other => Err(unexpected("search", &other)),
+        }
+    }
+
+    /// Looks names up in the code graph through the daemon.
+    pub fn graph(&mut self, request: GraphRequest) -> Result<GraphAnswer> {
+        match self.call(Request::Graph { request }, SEARCH_TIMEOUT)? {
+            Response::Graph { answer } => Ok(answer),
+            other => Err(unexpected("graph lookup", &other)),
         }
     }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use quarry_indexer::IndexLayout;
 use quarry_indexer::sync::{SettingsOverrides, SyncReport};
-use quarry_retriever::{ContextPack, Hit, SearchRequest};
+use quarry_retriever::{ContextPack, GraphAnswer, GraphRequest, Hit, SearchRequest};
 use serde::{Deserialize, Serialize};
 
 /// Bumped on any incompatible change.
@@ -52,6 +52,11 @@ pub enum Request {
         /// The search.
         request: SearchRequest,
     },
+    /// Look names up in the code graph.
+    Graph {
+        /// The lookup.
+        request: GraphRequest,
+    },
     /// Retrieve and pack context for a prompt.
     Pack {
         /// The retrieval.
@@ -95,6 +100,11 @@ pub enum Response {
         hits: Vec<Hit>,
         /// A note for stderr.
         note: Option<String>,
+    },
+    /// What a graph lookup found.
+    Graph {
+        /// The answer.
+        answer: GraphAnswer,
     },
     /// Packed context.
     Pack {

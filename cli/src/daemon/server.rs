@@ -21,7 +21,9 @@ use quarry_indexer::embed::{Embedder, SharedEmbedder};
 use quarry_indexer::sync::{SettingsOverrides, SyncOptions, SyncReport, is_keyword_only};
 use quarry_indexer::watch::{BatchTiming, ChangeBatch, RepoWatcher, Wait};
 use quarry_indexer::{IndexError, IndexLayout};
-use quarry_retriever::{Fallback, IndexOwner, Mode, Retriever, SearchError, SearchRequest};
+use quarry_retriever::{
+    Fallback, GraphAnswer, GraphRequest, IndexOwner, Mode, Retriever, SearchError, SearchRequest,
+};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -381,6 +383,10 @@ async fn handle(
             let shared = shared.clone();
             blocking(move || shared.search(request)).await
         }
+        Request::Graph { request } => {
+            let shared = shared.clone();
+            blocking(move || shared.graph(request)).await
+        }
         Request::Pack { request, budget } => {
             let shared = shared.clone();
             blocking(move || shared.pack(request, budget)).await
@@ -534,6 +540,27 @@ impl Shared {
             |retriever, request| retriever.pack_context(request, budget),
             |pack, _| Response::Pack { pack },
         )
+    }
+
+    /// A graph lookup: on the search handle, or, while a long update holds it, on the keyword
+    /// handle (the graph lives in the keyword index, so nothing is lost).
+    fn graph(&self, request: GraphRequest) -> Response {
+        let answered = |result: Result<GraphAnswer, SearchError>| match result {
+            Ok(answer) => Response::Graph { answer },
+            Err(e) => Response::Error {
+                message: e.to_string(),
+            },
+        };
+        if let Some(mut owner) = self.wait_for_index()
+            && let Ok(retriever) = owner.reader()
+        {
+            return answered(retriever.graph(&request));
+        }
+        let reader = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        match reader.as_ref() {
+            Some(retriever) => answered(retriever.graph(&request)),
+            None => not_ready(&self.layout),
+        }
     }
 
     /// Runs `query` on the search handle, or, while a long update holds it, on the keyword
