@@ -22,7 +22,7 @@ use quarry_orchestrator::edit::{
 };
 use quarry_orchestrator::llm::trace::TraceLog;
 use quarry_orchestrator::memory::{recall_notes, remember_run};
-use quarry_retriever::{ContextPack, Retriever, SearchRequest};
+use quarry_retriever::{ContextPack, GraphAnswer, GraphRequest, Retriever, SearchRequest};
 use serde::Serialize;
 
 use crate::commands::config::LlmArgs;
@@ -176,6 +176,10 @@ impl CodeIndex for DaemonIndex {
         })
         .await
         .map_err(|e| EditError::Index(e.to_string()))?
+    }
+
+    async fn graph(&self, request: GraphRequest) -> Result<GraphAnswer, EditError> {
+        self.call(move |daemon| daemon.graph(request)).await
     }
 
     async fn refresh(&self) -> Result<(), EditError> {

@@ -16,6 +16,7 @@ use super::plan::{Plan, parse_plan, plan_schema, validate};
 use super::prompts;
 use super::run::{CheckRecord, now_ms};
 use super::{EditError, EditEvent, EditSession};
+use super::{locations, uses};
 use crate::llm::{ChatOptions, ChatRequest, ChatResponse, JsonSchema, Message};
 
 /// Chunks retrieved before packing a prompt's context.
@@ -23,14 +24,36 @@ const RETRIEVE_K: usize = 12;
 
 /// The paths a repository map lists (when it lists them all).
 fn map_files(map: &str) -> Vec<String> {
-    if map.lines().any(|l| l.starts_with("… ")) {
-        return Vec::new();
-    }
     map.lines()
+        .filter(|l| !l.starts_with("… "))
         .filter_map(|l| l.split(": ").next())
         .filter(|p| !p.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// The existing files the plan's schema enumerates: every file when the map lists them all,
+/// plus those the uses section names; for a map cut short, the files the prompt shows (map,
+/// context and uses), since a file the planner never saw is not one it can mean.
+fn schema_files(map: &str, pack: &ContextPack, uses: &[String]) -> Vec<String> {
+    let mut files = map_files(map);
+    if map.lines().any(|l| l.starts_with("… ")) {
+        files.extend(pack.items.iter().map(|i| i.path.clone()));
+    }
+    files.extend(uses.iter().cloned());
+    files.sort();
+    files.dedup();
+    files
+}
+
+/// Drops the pack's last items until it fits `budget` (the uses section took the rest).
+fn trim_pack(pack: &mut ContextPack, budget: usize) {
+    while pack.tokens > budget && pack.items.len() > 1 {
+        if let Some(item) = pack.items.pop() {
+            pack.tokens = pack.tokens.saturating_sub(item.tokens);
+            pack.dropped += 1;
+        }
+    }
 }
 
 impl EditSession {
@@ -92,16 +115,36 @@ impl EditSession {
     /// Asks for a plan, sends an invalid one back once, and stores the valid one.
     pub(super) async fn make_plan(&self) -> Result<Plan, EditError> {
         let request = self.run.snapshot().request;
-        let pack = self.context(&request, self.budgets.plan_context).await?;
-        let mut priority: Vec<String> = Vec::new();
+        let mut pack = self.context(&request, self.budgets.plan_context).await?;
+        let found =
+            uses::gather(self.index.as_ref(), uses::names_for_plan(&request, &pack)).await?;
+        // The uses section grows with need before anything else is cut: it takes up to half
+        // of the context's budget, then up to half of the map's.
+        let needed = uses::render(&found, usize::MAX).tokens;
+        let extra = needed.saturating_sub(self.budgets.plan_uses);
+        let from_context = extra.min(self.budgets.plan_context / 2);
+        let from_map = (extra - from_context).min(self.budgets.repo_map / 2);
+        let section = uses::render(&found, self.budgets.plan_uses + from_context + from_map);
+        trim_pack(&mut pack, self.budgets.plan_context - from_context);
+        self.trace_step(
+            "plan-uses",
+            "",
+            serde_json::json!({"names": found.iter().map(|u| u.name.clone()).collect::<Vec<_>>(),
+                "files": section.files.len(), "tokens": section.tokens}),
+        );
+        let mut priority: Vec<String> = section.files.clone();
         for item in &pack.items {
             if !priority.contains(&item.path) {
                 priority.push(item.path.clone());
             }
         }
-        let map = self.index.repo_map(priority, self.budgets.repo_map).await?;
-        let files = map_files(&map);
-        let mut messages = prompts::plan_messages(&request, &pack, &map, &files, &self.memory);
+        let map = self
+            .index
+            .repo_map(priority, self.budgets.repo_map - from_map)
+            .await?;
+        let files = schema_files(&map, &pack, &section.files);
+        let mut messages =
+            prompts::plan_messages(&request, &pack, &section.text, &map, &files, &self.memory);
         let options = ChatOptions {
             max_tokens: self.budgets.plan_answer,
             temperature: 0.0,
@@ -215,12 +258,17 @@ impl EditSession {
             let step = format!("fix {round}");
             let touched: Vec<String> = self.run.snapshot().touched.keys().cloned().collect();
             let files = self.current_texts(&touched)?;
+            // The places the failure names, with the text around them; the fixer may edit
+            // those files too.
+            let located = locations::resolve(&self.workspace, &record.output)?;
+            let around = locations::excerpts(&self.workspace, &located)?;
             let messages = prompts::fix_messages(
                 &state.request,
                 &command,
                 &record.output,
                 &self.diff()?,
                 &files,
+                &around,
             );
             let options = ChatOptions {
                 max_tokens: self.budgets.worker_answer,
@@ -231,6 +279,11 @@ impl EditSession {
             // The fixer may edit any file the run touched, or any other existing file the
             // failure points at.
             let mut allowed = touched.clone();
+            for location in located {
+                if !allowed.contains(&location.path) {
+                    allowed.push(location.path);
+                }
+            }
             if let Ok(reply) = parse_reply(&answer.text) {
                 for block in &reply.blocks {
                     if let Ok(path) = self.workspace.check_path(&block.path, false)

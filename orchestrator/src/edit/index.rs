@@ -1,5 +1,5 @@
 //! What the orchestrator needs from the index: context for a prompt, a map of the
-//! repository, and a refresh after a task wrote files, so the tasks that start later retrieve
+//! repository, the code graph, and a refresh after a task wrote files, so the tasks that start later retrieve
 //! the code as it is now.
 //!
 //! [`CodeIndex`] is the seam. [`LocalIndex`] is the index's [`IndexOwner`] in this process
@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use quarry_indexer::IndexLayout;
 use quarry_indexer::embed::{SharedEmbedder, VectorModel};
 use quarry_indexer::sync::SyncOptions;
-use quarry_retriever::{ContextPack, IndexOwner, Mode, SearchRequest};
+use quarry_retriever::{ContextPack, GraphAnswer, GraphRequest, IndexOwner, Mode, SearchRequest};
 
 use super::EditError;
 
@@ -23,6 +23,8 @@ pub trait CodeIndex: Send + Sync {
     async fn pack(&self, request: SearchRequest, budget: usize) -> Result<ContextPack, EditError>;
     /// Files with the names they define, `priority` first, within `budget` tokens.
     async fn repo_map(&self, priority: Vec<String>, budget: usize) -> Result<String, EditError>;
+    /// A code-graph lookup (definitions, references, callers, callees), exhaustive.
+    async fn graph(&self, request: GraphRequest) -> Result<GraphAnswer, EditError>;
     /// Re-indexes what changed on disk.
     async fn refresh(&self) -> Result<(), EditError>;
     /// The embedding model, when this process holds one (for long-term memory).
@@ -100,6 +102,17 @@ impl CodeIndex for LocalIndex {
                 .reader()
                 .map_err(index_error)?
                 .repo_map(&priority, budget)
+                .map_err(index_error)
+        })
+        .await
+    }
+
+    async fn graph(&self, request: GraphRequest) -> Result<GraphAnswer, EditError> {
+        self.with_owner(move |owner| {
+            owner
+                .reader()
+                .map_err(index_error)?
+                .graph(&request)
                 .map_err(index_error)
         })
         .await

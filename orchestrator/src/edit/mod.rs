@@ -22,10 +22,12 @@ pub mod blocks;
 pub mod check;
 mod executor;
 pub mod index;
+pub mod locations;
 pub mod plan;
 pub mod prompts;
 pub mod run;
 mod scheduler;
+pub mod uses;
 mod worker;
 pub mod workspace;
 
@@ -206,8 +208,13 @@ pub struct PromptBudgets {
     pub plan_context: usize,
     /// The repository map.
     pub repo_map: usize,
+    /// The planner's uses section (every file referencing the names the change is about);
+    /// when it needs more, it takes up to half of `plan_context` and of `repo_map` first.
+    pub plan_uses: usize,
     /// Retrieved code in each worker's prompt.
     pub worker_context: usize,
+    /// The callers and callees in each worker's prompt.
+    pub worker_graph: usize,
     /// Most tokens of a plan.
     pub plan_answer: u32,
     /// Most tokens of a worker's answer.
@@ -219,7 +226,9 @@ impl Default for PromptBudgets {
         PromptBudgets {
             plan_context: 2000,
             repo_map: 800,
+            plan_uses: 1200,
             worker_context: 1500,
+            worker_graph: 500,
             plan_answer: 1200,
             worker_answer: 2048,
         }

@@ -60,6 +60,7 @@ fn fenced(path: &str, text: &str) -> String {
 pub fn plan_messages(
     request: &str,
     pack: &ContextPack,
+    uses: &str,
     map: &str,
     files: &[String],
     memory: &[String],
@@ -80,6 +81,11 @@ pub fn plan_messages(
     let context = render_context(pack, &[]);
     if !context.is_empty() {
         user.push_str(&format!("Relevant code:\n\n{context}\n"));
+    }
+    if !uses.is_empty() {
+        user.push_str(&format!(
+            "Uses of the names this change is about (path:lines, every file; a rename or a signature change must reach each):\n{uses}\n"
+        ));
     }
     let example_file = pack
         .items
@@ -127,6 +133,8 @@ pub struct WorkerBrief<'a> {
     pub memory: &'a [String],
     /// Code retrieved for the task.
     pub context: &'a ContextPack,
+    /// The callers and callees of the functions the task is about (code graph).
+    pub neighbours: &'a str,
 }
 
 /// A worker's messages.
@@ -144,6 +152,12 @@ pub fn worker_messages(brief: &WorkerBrief<'_>) -> Vec<Message> {
     if !context.is_empty() {
         user.push_str(&format!(
             "Related code in the repository (read only):\n\n{context}\n"
+        ));
+    }
+    if !brief.neighbours.is_empty() {
+        user.push_str(&format!(
+            "Callers and callees of the functions your task is about (path:line):\n{}\n",
+            brief.neighbours
         ));
     }
     if !brief.prerequisites.is_empty() {
@@ -211,6 +225,7 @@ pub fn fix_messages(
     output: &str,
     diff: &str,
     files: &[(String, Option<String>)],
+    around: &str,
 ) -> Vec<Message> {
     let mut user = format!(
         "The change being made: {}\n\nIt was made with this diff:\n```diff\n{diff}```\n\nThen the check `{check}` failed:\n```\n{}\n```\n\nFiles you may edit, as they are now:\n\n",
@@ -222,6 +237,11 @@ pub fn fix_messages(
             user.push_str(&fenced(path, content));
             user.push('\n');
         }
+    }
+    if !around.is_empty() {
+        user.push_str(&format!(
+            "Where the failure points (you may edit these files too; copy SEARCH lines without the numbers):\n\n{around}"
+        ));
     }
     user.push_str(
         "Fix the failure with SEARCH/REPLACE blocks, keeping the change's intent, then a SUMMARY line.",

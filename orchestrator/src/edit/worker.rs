@@ -11,6 +11,7 @@ use super::blocks::{MatchKind, apply_block, parse_reply};
 use super::plan::{Plan, Task};
 use super::prompts::{self, Prerequisite, WorkerBrief};
 use super::run::{TaskStatus, now_ms};
+use super::uses;
 use super::{EditError, EditEvent, EditSession};
 use crate::llm::{ChatOptions, Message};
 
@@ -38,6 +39,13 @@ impl EditSession {
         let owned: Vec<String> = task.all_files().cloned().collect();
         let query = format!("{}\n{}", task.description, owned.join(" "));
         let context = self.context(&query, self.budgets.worker_context).await?;
+        let neighbours = uses::neighbours(
+            self.index.as_ref(),
+            &task.description,
+            &owned,
+            self.budgets.worker_graph,
+        )
+        .await?;
         let prerequisites: Vec<Prerequisite<'_>> = task
             .depends_on
             .iter()
@@ -59,6 +67,7 @@ impl EditSession {
             scratchpad: &state.scratchpad,
             memory: &self.memory,
             context: &context,
+            neighbours: &neighbours,
         });
         let options = ChatOptions {
             max_tokens: self.budgets.worker_answer,
