@@ -156,6 +156,15 @@ pub fn language_name(path: &str) -> &'static str {
     }
 }
 
+/// The separator of qualified symbols in chunks of language `lang` (`::` unless the
+/// language says otherwise).
+pub fn symbol_separator(lang: &str) -> &'static str {
+    CODE_LANGUAGES
+        .iter()
+        .find(|spec| spec.name == lang)
+        .map_or("::", |spec| spec.separator)
+}
+
 /// Every language name a chunk can carry: the names `--lang` accepts.
 pub fn all_language_names() -> impl Iterator<Item = &'static str> {
     CODE_LANGUAGES

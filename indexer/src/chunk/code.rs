@@ -96,7 +96,10 @@ pub(crate) fn chunk_code(
         (Ok(()), Ok(_)) => parser.parse(text, None),
         _ => None,
     };
-    let mut sites = spec.query().ok().map(|query| SiteCollector::new(query, text));
+    let mut sites = spec
+        .query()
+        .ok()
+        .map(|query| SiteCollector::new(query, text));
     let (items, roots) = match (&tree, sites.as_mut()) {
         (Some(tree), Some(sites)) => collect_items(&ctx, tree.root_node(), sites),
         _ => (Vec::new(), Vec::new()),

@@ -233,80 +233,97 @@ impl ChunkGraph {
         names.dedup();
         names
     }
+}
 
-    /// The compact text form stores keep: one line per site (`kind line column name
-    /// detail`, tab-separated, the kind as its index in [`SiteKind::ALL`]) and one per kept
-    /// line of text (`L line text`).
-    pub fn encode(&self) -> String {
+impl Chunk {
+    /// The compact text form stores keep of the chunk's graph, one row per site and per
+    /// kept line of text, tab-separated, lines relative to the chunk's first:
+    /// `<kind letter><line>\t<column>\t<name>\t<detail>` and `L<line>\t<text>`. A use's
+    /// detail is its qualifier; a definition's is empty when its symbol is the chunk's, `+`
+    /// when it is the chunk's symbol and the name, else the symbol.
+    pub fn stored_graph(&self) -> String {
         use std::fmt::Write as _;
+        let own = self.symbol.as_deref().unwrap_or("");
+        let separator = crate::lang::symbol_separator(&self.lang);
         let mut out = String::new();
-        for site in &self.sites {
-            let detail = site
-                .symbol
-                .as_deref()
-                .or(site.qualifier.as_deref())
-                .unwrap_or("");
+        for site in &self.graph.sites {
+            let detail = match (&site.symbol, &site.qualifier) {
+                (Some(symbol), _) if symbol == own => "",
+                (Some(symbol), _) if *symbol == member_symbol(own, separator, &site.name) => "+",
+                (Some(symbol), _) => symbol,
+                (None, Some(qualifier)) => qualifier,
+                (None, None) => "",
+            };
             let _ = writeln!(
                 out,
-                "{}\t{}\t{}\t{}\t{}",
-                site.kind.code(),
-                site.line,
+                "{}{}\t{}\t{}\t{detail}",
+                (b'a' + site.kind.code()) as char,
+                site.line.saturating_sub(self.start_line),
                 site.column,
                 site.name,
-                detail
             );
         }
-        for (line, text) in &self.lines {
-            let _ = writeln!(out, "L\t{line}\t{text}");
+        for (line, text) in &self.graph.lines {
+            let _ = writeln!(out, "L{}\t{text}", line.saturating_sub(self.start_line));
         }
         out
     }
 
-    /// Reads [`ChunkGraph::encode`]'s form back; rows it cannot read are left out.
-    pub fn decode(text: &str) -> ChunkGraph {
+    /// The chunk with its graph read back from [`Chunk::stored_graph`]'s form (the chunk's
+    /// own fields must be set); rows it cannot read are left out.
+    pub fn with_stored_graph(mut self, stored: &str) -> Chunk {
+        let own = self.symbol.clone().unwrap_or_default();
+        let separator = crate::lang::symbol_separator(&self.lang);
         let mut graph = ChunkGraph::default();
-        for row in text.lines() {
-            if let Some(rest) = row.strip_prefix("L\t") {
+        for row in stored.lines() {
+            if let Some(rest) = row.strip_prefix('L') {
                 if let Some((line, text)) = rest.split_once('\t')
-                    && let Ok(line) = line.parse()
+                    && let Ok(line) = line.parse::<u32>()
                 {
-                    graph.lines.push((line, text.to_string()));
+                    graph.lines.push((self.start_line + line, text.to_string()));
                 }
                 continue;
             }
             let mut fields = row.split('\t');
-            let (Some(kind), Some(line), Some(column), Some(name)) =
-                (fields.next(), fields.next(), fields.next(), fields.next())
+            let (Some(head), Some(column), Some(name)) =
+                (fields.next(), fields.next(), fields.next())
             else {
                 continue;
             };
-            let detail = fields.next().filter(|d| !d.is_empty()).map(str::to_string);
+            let detail = fields.next().unwrap_or("");
+            let Some(letter) = head.bytes().next() else {
+                continue;
+            };
             let (Some(kind), Ok(line), Ok(column)) = (
-                kind.parse().ok().and_then(SiteKind::from_code),
-                line.parse(),
+                SiteKind::from_code(letter.wrapping_sub(b'a')),
+                head[1..].parse::<u32>(),
                 column.parse(),
             ) else {
                 continue;
             };
             let (symbol, qualifier) = if kind.is_definition() {
-                (detail, None)
+                let symbol = match detail {
+                    "" => own.clone(),
+                    "+" => member_symbol(&own, separator, name),
+                    other => other.to_string(),
+                };
+                (Some(symbol), None)
             } else {
-                (None, detail)
+                (None, (!detail.is_empty()).then(|| detail.to_string()))
             };
             graph.sites.push(Site {
                 kind,
-                line,
+                line: self.start_line + line,
                 column,
                 name: name.to_string(),
                 symbol,
                 qualifier,
             });
         }
-        graph
+        self.graph = graph;
+        self
     }
-}
 
-impl Chunk {
     /// The text of file line `line` as this chunk saw it, when it holds the line.
     pub fn line_text(&self, line: u32) -> Option<&str> {
         if let Some((_, text)) = self.graph.lines.iter().find(|(l, _)| *l == line) {
@@ -399,7 +416,10 @@ fn innermost_by_line(chunks: &[Chunk]) -> Vec<Option<usize>> {
     // Widest first, so narrower chunks overwrite; among equals the first chunk last.
     order.sort_by_key(|&i| {
         let c = &chunks[i];
-        (std::cmp::Reverse(c.end_line - c.start_line), std::cmp::Reverse(i))
+        (
+            std::cmp::Reverse(c.end_line - c.start_line),
+            std::cmp::Reverse(i),
+        )
     });
     for i in order {
         let c = &chunks[i];
@@ -426,6 +446,12 @@ fn definition_symbol(chunk: &Chunk, name: &str, separator: &str) -> String {
     if is_item && ends_with_name && first {
         return own.to_string();
     }
+    member_symbol(own, separator, name)
+}
+
+/// The symbol of `name` defined inside `own`: `own` + separator + `name`, or the name
+/// alone when `own` is empty.
+fn member_symbol(own: &str, separator: &str, name: &str) -> String {
     if own.is_empty() {
         name.to_string()
     } else {

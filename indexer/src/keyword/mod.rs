@@ -406,7 +406,7 @@ impl KeywordIndex {
                 .and_then(|v| v.as_str().map(str::to_string))
         };
         let number = |field: Field| doc.get_first(field).and_then(|v| v.as_u64()).unwrap_or(0);
-        Chunk {
+        let chunk = Chunk {
             id: text(f.id).unwrap_or_default(),
             path: text(f.path).unwrap_or_default(),
             lang: text(f.lang).unwrap_or_default(),
@@ -422,9 +422,11 @@ impl KeywordIndex {
             start_byte: number(f.start_byte) as usize,
             end_byte: number(f.end_byte) as usize,
             text: text(f.body).unwrap_or_default(),
-            graph: text(f.graph)
-                .map(|g| ChunkGraph::decode(&g))
-                .unwrap_or_default(),
+            graph: ChunkGraph::default(),
+        };
+        match text(f.graph) {
+            Some(stored) => chunk.with_stored_graph(&stored),
+            None => chunk,
         }
     }
 
@@ -454,7 +456,7 @@ impl KeywordIndex {
         if !chunk.graph.is_empty() {
             doc.add_text(f.defs, chunk.graph.defined_names().join(" "));
             doc.add_text(f.refs, chunk.graph.referenced_names().join(" "));
-            doc.add_text(f.graph, chunk.graph.encode());
+            doc.add_text(f.graph, chunk.stored_graph());
         }
         doc
     }

@@ -22,8 +22,20 @@ fn chunk(path: &str, n: u32, kind: ChunkKind, symbol: &str, text: &str) -> Chunk
         &crate::ChunkSettings::default(),
         &crate::tokens::ApproxTokenCounter,
     ) {
-        graph.sites.extend(piece.graph.sites);
-        graph.lines.extend(piece.graph.lines);
+        // The text sits at the chunk's lines.
+        graph
+            .sites
+            .extend(piece.graph.sites.into_iter().map(|mut site| {
+                site.line += n * 10;
+                site
+            }));
+        graph.lines.extend(
+            piece
+                .graph
+                .lines
+                .into_iter()
+                .map(|(line, text)| (line + n * 10, text)),
+        );
     }
     Chunk {
         graph,

@@ -172,7 +172,7 @@ pub fn point_payload(chunk: &Chunk, shape: StoreShape) -> serde_json::Value {
         fields.insert("end_byte".into(), json!(chunk.end_byte));
         fields.insert("text".into(), json!(chunk.text));
         if !chunk.graph.is_empty() {
-            fields.insert("graph".into(), json!(chunk.graph.encode()));
+            fields.insert("graph".into(), json!(chunk.stored_graph()));
             fields.insert("defs".into(), json!(chunk.graph.defined_names()));
             fields.insert("refs".into(), json!(chunk.graph.referenced_names()));
         }
@@ -204,9 +204,11 @@ pub fn hit_from_payload(
             start_byte: number("start_byte").unwrap_or(0) as usize,
             end_byte: number("end_byte").unwrap_or(0) as usize,
             text: body,
-            graph: text("graph")
-                .map(|f| crate::graph::ChunkGraph::decode(&f))
-                .unwrap_or_default(),
+            graph: Default::default(),
+        })
+        .map(|chunk| match text("graph") {
+            Some(stored) => chunk.with_stored_graph(&stored),
+            None => chunk,
         }),
         None => None,
     };
