@@ -3,8 +3,11 @@
 parallel (`--jobs 2`) against sequential (`--jobs 1`) wall time on tasks whose change splits
 into independent subtasks.
 
-Each task of fixtures/edit-tasks/*.toml runs on a fresh copy of its fixture (seeded with its
-bug, keyword-indexed) through `quarry edit --yes --json --check CHECK`. A task passes when the
+Each task of fixtures/edit-tasks/*.toml runs on a fresh copy of its fixture or real crate
+(seeded with its bug, keyword-indexed) through `quarry edit --yes --json --check CHECK`; a
+task on a crate this machine's cargo registry lacks is skipped with a note. Each row also
+says whether the plan names every file the task must change, and (with --oracle, which sees
+the planning prompt) the share of those files the prompt's uses section names. A task passes when the
 run succeeds, the check passes and the task's expectations hold (see that folder's README).
 
 The LLM is QUARRY_LLM_URL / QUARRY_LLM_MODEL when set (any OpenAI-compatible endpoint), else
@@ -47,6 +50,7 @@ class Oracle:
 
     def __init__(self, latency: float):
         self.task: dict = {}
+        self.plan_prompt = ""
         oracle = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -76,6 +80,7 @@ class Oracle:
     def answer(self, prompt: str) -> str:
         oracle = self.task.get("oracle", {})
         if "You are the planner" in prompt:
+            self.plan_prompt = prompt
             return oracle.get("plan", "{}")
         marker = prompt.rfind("Your task [")
         if marker >= 0:
@@ -84,8 +89,19 @@ class Oracle:
         return "no fix"
 
 
+def task_source(task: dict) -> Path | None:
+    """The tree a task runs on: a fixture, or (`source = "cargo-registry:NAME-VERSION"`) a
+    real crate from the cargo registry; None when that crate is not on this machine."""
+    source = task.get("source", "")
+    if source.startswith("cargo-registry:"):
+        found = sorted((Path.home() / ".cargo" / "registry" / "src").glob(f"*/{source.split(':', 1)[1]}"))
+        return found[0] if found else None
+    return ROOT / "fixtures" / task["fixture"]
+
+
 def prepare(task: dict, into: Path) -> None:
-    shutil.copytree(ROOT / "fixtures" / task["fixture"], into,
+    source = task_source(task)
+    shutil.copytree(source, into,
                     ignore=shutil.ignore_patterns("target", "__pycache__", ".quarry", ".pytest_cache"))
     for seed in task.get("seed", []):
         path = into / seed["path"]
@@ -110,9 +126,20 @@ def expectations_hold(task: dict, repo: Path) -> bool:
     return True
 
 
-def run_task(quarry: Path, task: dict, env: dict, jobs: int, args) -> dict:
+def uses_reach(task: dict, prompt: str) -> float | None:
+    """The share of the files the task must change (its expectations' paths) that the
+    planning prompt's uses section names; None without such a section."""
+    marker = "Uses of the names this change is about"
+    if marker not in prompt:
+        return None
+    section = prompt.split(marker, 1)[1].split("\n\n", 1)[0]
+    paths = sorted({e["path"] for e in task.get("expect", [])})
+    return round(sum(p in section for p in paths) / len(paths), 3) if paths else None
+
+
+def run_task(quarry: Path, task: dict, env: dict, jobs: int, args, oracle=None) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
-        repo = Path(scratch) / task["fixture"]
+        repo = Path(scratch) / task["name"]
         prepare(task, repo)
         (repo / "quarry.toml").write_text(
             f"[edit]\nanswer_tokens = {args.answer_tokens}\ncontext_tokens = {args.context_tokens}\n")
@@ -138,7 +165,11 @@ def run_task(quarry: Path, task: dict, env: dict, jobs: int, args) -> dict:
                 if record.get("step") == "reindex":
                     reindex_ms.append(record["detail"]["ms"])
         passed = (result.get("status") == "succeeded" and expectations_hold(task, repo))
+        plan_files = {f for t in (result.get("plan") or {}).get("tasks", []) for f in t.get("files", [])}
+        expected = {e["path"] for e in task.get("expect", [])}
         return {
+            "plan_names_every_file": expected <= plan_files,
+            "uses_section_reach": uses_reach(task, oracle.plan_prompt) if oracle else None,
             "task": task["name"], "kind": task["kind"], "jobs": jobs, "passed": passed,
             "status": result.get("status", "error"),
             "tasks_in_plan": len((result.get("plan") or {}).get("tasks", [])),
@@ -166,6 +197,9 @@ def main() -> None:
         task["name"] = path.stem
         if args.tasks and not any(path.stem.startswith(p) for p in args.tasks.split(",")):
             continue
+        if task_source(task) is None:
+            print(f"note: skipping {path.stem}: {task['source']} is not in ~/.cargo/registry/src", flush=True)
+            continue
         tasks.append(task)
     quarry = quarry_bin()
     env = dict(os.environ)
@@ -183,10 +217,10 @@ def main() -> None:
         for task in tasks:
             if oracle:
                 oracle.task = task
-            rows.append(run_task(quarry, task, env, 2, args))
+            rows.append(run_task(quarry, task, env, 2, args, oracle))
             print(json.dumps(rows[-1]), flush=True)
             if task.get("independent"):
-                rows.append(run_task(quarry, task, env, 1, args))
+                rows.append(run_task(quarry, task, env, 1, args, oracle))
                 print(json.dumps(rows[-1]), flush=True)
     finally:
         if server:
