@@ -19,6 +19,29 @@ pub struct StubRequest {
     pub body: Value,
 }
 
+/// The environment that points `quarry` at a stub.
+pub fn stub_env(stub: &StubLlm) -> Vec<(&str, &str)> {
+    vec![
+        ("QUARRY_LLM_URL", stub.url.as_str()),
+        ("QUARRY_LLM_MODEL", "stub"),
+    ]
+}
+
+/// Whether a request is the edit planner's.
+pub fn is_plan(request: &StubRequest) -> bool {
+    request.prompt().contains("You are the planner")
+}
+
+/// Whether a request is an edit fixer's (a failing check goes to it).
+pub fn is_fix(request: &StubRequest) -> bool {
+    request.prompt().contains("Then the check")
+}
+
+/// One SEARCH/REPLACE block of a worker's answer.
+pub fn block(path: &str, search: &str, replace: &str) -> String {
+    format!("{path}\n<<<<<<< SEARCH\n{search}=======\n{replace}>>>>>>> REPLACE\n")
+}
+
 impl StubRequest {
     /// All message contents joined: what the model was shown.
     pub fn prompt(&self) -> String {

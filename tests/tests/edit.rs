@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use quarry_e2e::Repo;
-use quarry_e2e::llm::{StubLlm, StubRequest};
+use quarry_e2e::llm::{StubLlm, StubRequest, block, is_fix, is_plan, stub_env as env};
 use serde_json::{Value, json};
 
 const CHECK: &str = "python3 -m pytest -q -x";
@@ -19,17 +19,6 @@ fn keyword_index(repo: &Repo) {
     repo.quarry(&["index", "--keyword-only"]).success();
 }
 
-fn env(stub: &StubLlm) -> Vec<(&str, &str)> {
-    vec![
-        ("QUARRY_LLM_URL", stub.url.as_str()),
-        ("QUARRY_LLM_MODEL", "stub"),
-    ]
-}
-
-fn is_plan(request: &StubRequest) -> bool {
-    request.prompt().contains("You are the planner")
-}
-
 /// The task a worker prompt is for.
 fn task_of(request: &StubRequest) -> Option<String> {
     let prompt = request.prompt();
@@ -38,20 +27,12 @@ fn task_of(request: &StubRequest) -> Option<String> {
     Some(prompt[at..at + end].to_string())
 }
 
-fn is_fix(request: &StubRequest) -> bool {
-    request.prompt().contains("Then the check")
-}
-
 fn task(id: &str, description: &str, files: &[&str], depends_on: &[&str]) -> Value {
     json!({"id": id, "description": description, "files": files, "new_files": [], "depends_on": depends_on})
 }
 
 fn plan(tasks: Vec<Value>) -> String {
     json!({ "tasks": tasks }).to_string()
-}
-
-fn block(path: &str, search: &str, replace: &str) -> String {
-    format!("{path}\n<<<<<<< SEARCH\n{search}=======\n{replace}>>>>>>> REPLACE\n")
 }
 
 /// The state of the only run in the repository.

@@ -3,34 +3,23 @@
 //! fixer sees the text around every `path:line` a failing check prints.
 
 use quarry_e2e::Repo;
-use quarry_e2e::llm::{StubLlm, StubRequest};
+use quarry_e2e::llm::{StubLlm, block, is_fix, is_plan, stub_env as env};
 use serde_json::{Value, json};
-
-fn env(stub: &StubLlm) -> Vec<(&str, &str)> {
-    vec![
-        ("QUARRY_LLM_URL", stub.url.as_str()),
-        ("QUARRY_LLM_MODEL", "stub"),
-    ]
-}
-
-fn is_plan(request: &StubRequest) -> bool {
-    request.prompt().contains("You are the planner")
-}
-
-fn is_fix(request: &StubRequest) -> bool {
-    request.prompt().contains("Then the check")
-}
 
 fn plan(files: &[&str]) -> String {
     json!({"tasks": [{"id": "t1", "description": "Rename slugify to make_slug", "files": files, "new_files": [], "depends_on": []}]}).to_string()
 }
 
-fn block(path: &str, search: &str, replace: &str) -> String {
-    format!("{path}\n<<<<<<< SEARCH\n{search}=======\n{replace}>>>>>>> REPLACE\n")
-}
-
 /// A module that only calls `slugify`, deep inside code about something else entirely, so
 /// that nothing but the graph ties it to a request about slugs.
+/// The part of `prompt` after `marker`, or a failure showing the prompt.
+fn section<'p>(prompt: &'p str, marker: &str) -> &'p str {
+    prompt
+        .split(marker)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no `{marker}` in the prompt:\n{prompt}"))
+}
+
 const ARCHIVE: &str = "\"\"\"Archiving of old notebooks to cold storage.\"\"\"\n\nfrom notes.export import slugify\n\n\ndef archive_bucket(notebook, year):\n    \"\"\"Which cold-storage bucket holds a notebook's year.\"\"\"\n    region = notebook.region or \"eu\"\n    shard = (year * 7919) % 64\n    key = slugify(notebook.name)\n    return f\"{region}-{shard}-{key}\"\n";
 
 #[test]
@@ -61,10 +50,7 @@ fn a_file_that_only_calls_the_renamed_function_reaches_the_plan() {
         .find(is_plan)
         .expect("a plan request");
     let prompt = planner.prompt();
-    let uses = prompt
-        .split("Uses of the names this change is about")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no uses section in the plan prompt:\n{prompt}"));
+    let uses = section(&prompt, "Uses of the names this change is about");
     // Its import and its call, by line; the tests and the defining module too.
     assert!(uses.contains("notes/archive.py:3,10"), "{uses}");
     assert!(uses.contains("tests/test_cli.py:"), "{uses}");
@@ -131,10 +117,10 @@ fn workers_see_callers_and_the_fixer_sees_where_the_check_points() {
         .find(|r| r.prompt().contains("Your task [t1]"))
         .expect("a worker request");
     let prompt = worker.prompt();
-    let neighbours = prompt
-        .split("Callers and callees of the functions your task is about")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no callers section:\n{prompt}"));
+    let neighbours = section(
+        &prompt,
+        "Callers and callees of the functions your task is about",
+    );
     assert!(
         neighbours.contains("notes/archive.py:10 in notes.archive.archive_bucket"),
         "{neighbours}"
@@ -146,10 +132,7 @@ fn workers_see_callers_and_the_fixer_sees_where_the_check_points() {
         .find(is_fix)
         .expect("a fix request");
     let prompt = fix.prompt();
-    let around = prompt
-        .split("Where the failure points")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no locations in the fix prompt:\n{prompt}"));
+    let around = section(&prompt, "Where the failure points");
     assert!(around.contains("notes/config.py:25-33"), "{around}");
     assert!(
         around.contains("   29 | def parse_simple_toml(text: str) -> dict:"),

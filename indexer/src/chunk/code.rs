@@ -136,7 +136,16 @@ fn collect_items<'t>(
     let Ok(query) = ctx.spec.query() else {
         return (Vec::new(), Vec::new());
     };
-    let names = query.capture_names();
+    // What each capture index means for items (`@name`, `@item.<kind>`), looked up once:
+    // most matches are the graph's.
+    let item_captures: Vec<Option<Option<ItemKind>>> = query
+        .capture_names()
+        .iter()
+        .map(|name| match *name {
+            "name" => Some(None),
+            other => ItemKind::from_capture(other).map(Some),
+        })
+        .collect();
     let mut found: Vec<(Node<'t>, ItemKind, String)> = Vec::new();
     let mut cursor = QueryCursor::new();
     let mut matches = cursor.matches(query, root, ctx.text.as_bytes());
@@ -145,11 +154,10 @@ fn collect_items<'t>(
         let mut item = None;
         let mut name = None;
         for capture in m.captures() {
-            let capture_name = names[capture.index as usize];
-            if capture_name == "name" {
-                name = Some(capture.node);
-            } else if let Some(kind) = ItemKind::from_capture(capture_name) {
-                item = Some((capture.node, kind));
+            match item_captures[capture.index as usize] {
+                Some(None) => name = Some(capture.node),
+                Some(Some(kind)) => item = Some((capture.node, kind)),
+                None => {}
             }
         }
         if let (Some((node, kind)), Some(name)) = (item, name) {

@@ -228,32 +228,54 @@ impl ServerVectorStore {
         if !self.has_ledger()? {
             return Ok(entries);
         }
-        let mut offset: Option<PointId> = None;
-        loop {
-            let mut request = ScrollPointsBuilder::new(self.ledger_collection())
-                .limit(SCROLL_PAGE)
-                .with_payload(true)
-                .with_vectors(false);
-            if let Some(offset) = offset.take() {
-                request = request.offset(offset);
-            }
-            let request = request.build();
-            let page = self.call("reading the ledger", move |client| {
-                let request = request.clone();
-                async move { client.scroll(request).await }
-            })?;
-            for point in page.result {
-                let payload: serde_json::Value = Payload::from(point.payload).into();
+        self.scroll_all(
+            self.ledger_collection(),
+            None,
+            "reading the ledger",
+            |payload| {
                 if let (Some(key), Some(value)) = (
                     payload.get("key").and_then(|k| k.as_str()),
                     payload.get("value"),
                 ) {
                     entries.insert(key.to_string(), value.clone());
                 }
+            },
+        )?;
+        Ok(entries)
+    }
+
+    /// Reads every point of `collection` that passes `filter`, page by page, handing each
+    /// payload to `each`; `doing` names the work in errors.
+    fn scroll_all(
+        &self,
+        collection: String,
+        filter: Option<Filter>,
+        doing: &str,
+        mut each: impl FnMut(serde_json::Value),
+    ) -> Result<(), IndexError> {
+        let mut offset: Option<PointId> = None;
+        loop {
+            let mut request = ScrollPointsBuilder::new(collection.clone())
+                .limit(SCROLL_PAGE)
+                .with_payload(true)
+                .with_vectors(false);
+            if let Some(filter) = &filter {
+                request = request.filter(filter.clone());
+            }
+            if let Some(offset) = offset.take() {
+                request = request.offset(offset);
+            }
+            let request = request.build();
+            let page = self.call(doing, move |client| {
+                let request = request.clone();
+                async move { client.scroll(request).await }
+            })?;
+            for point in page.result {
+                each(Payload::from(point.payload).into());
             }
             match page.next_page_offset {
                 Some(next) => offset = Some(next),
-                None => return Ok(entries),
+                None => return Ok(()),
             }
         }
     }
@@ -439,30 +461,13 @@ impl VectorStore for ServerVectorStore {
             return Ok(hits);
         }
         let filter = Filter::must([Condition::matches(role.field(), names.to_vec())]);
-        let mut offset: Option<PointId> = None;
-        loop {
-            let mut request = ScrollPointsBuilder::new(self.collection.clone())
-                .filter(filter.clone())
-                .limit(SCROLL_PAGE)
-                .with_payload(true)
-                .with_vectors(false);
-            if let Some(offset) = offset.take() {
-                request = request.offset(offset);
-            }
-            let request = request.build();
-            let page = self.call("reading the code graph", move |client| {
-                let request = request.clone();
-                async move { client.scroll(request).await }
-            })?;
-            hits.extend(page.result.into_iter().filter_map(|point| {
-                let payload: serde_json::Value = Payload::from(point.payload).into();
-                hit_from_payload(payload.as_object()?, 0.0)
-            }));
-            match page.next_page_offset {
-                Some(next) => offset = Some(next),
-                None => return Ok(hits),
-            }
-        }
+        self.scroll_all(
+            self.collection.clone(),
+            Some(filter),
+            "reading the code graph",
+            |payload| hits.extend(payload.as_object().and_then(|p| hit_from_payload(p, 0.0))),
+        )?;
+        Ok(hits)
     }
 
     fn query(

@@ -186,7 +186,7 @@ pub(crate) fn graph_lookup(
     }
     let filter = request.path.as_deref().map(PathFilter::new).transpose()?;
     let query = QueryName::parse(&request.name)?;
-    let keep = |chunk: &Chunk| {
+    let scope = |chunk: &Chunk| {
         request.lang.as_deref().is_none_or(|l| chunk.lang == l)
             && filter.as_ref().is_none_or(|f| f.matches(&chunk.path))
     };
@@ -195,32 +195,12 @@ pub(crate) fn graph_lookup(
             let Some(filter) = &filter else {
                 return Err(SearchError::WholeFilesNeedPath);
             };
-            definitions_in(source, filter)?
-                .into_iter()
-                .filter(|(chunk, _)| keep(chunk))
-                .map(|(chunk, site)| site_hit(&chunk, &site))
-                .collect()
+            definitions_in(source, filter, &scope)?
         }
-        Lookup::Definitions => definitions(source, &query)?
-            .into_iter()
-            .filter(|(chunk, _)| keep(chunk))
-            .map(|(chunk, site)| site_hit(&chunk, &site))
-            .collect(),
-        Lookup::References | Lookup::Callers => {
-            let calls_only = request.lookup == Lookup::Callers;
-            references(source, &query)?
-                .into_iter()
-                .filter(|(chunk, site)| keep(chunk) && (!calls_only || site.kind.is_call()))
-                .map(|(chunk, site)| site_hit(&chunk, &site))
-                .collect()
-        }
-        Lookup::Callees => callees(source, &query)?
-            .into_iter()
-            .filter(|hit| {
-                request.lang.as_deref().is_none_or(|l| hit.lang == l)
-                    && filter.as_ref().is_none_or(|f| f.matches(&hit.path))
-            })
-            .collect(),
+        Lookup::Definitions => definitions(source, &query, &scope)?,
+        Lookup::References => references(source, &query, &scope, false)?,
+        Lookup::Callers => references(source, &query, &scope, true)?,
+        Lookup::Callees => callees(source, &query, &scope)?,
     };
     sites.sort_by(|a: &SiteHit, b: &SiteHit| {
         (&a.path, a.line, a.column, &a.name).cmp(&(&b.path, b.line, b.column, &b.name))
@@ -249,66 +229,67 @@ fn site_hit(chunk: &Chunk, site: &Site) -> SiteHit {
     }
 }
 
-/// Every definition site of the query's name whose symbol ends with its segments.
+/// The sites of `chunks` that `keep` selects, each as a hit (its chunk's path, symbol,
+/// language and line text).
+fn hits_where(
+    chunks: impl IntoIterator<Item = Chunk>,
+    mut keep: impl FnMut(&Chunk, &Site) -> bool,
+) -> Vec<SiteHit> {
+    let mut hits = Vec::new();
+    for chunk in chunks {
+        for site in &chunk.graph.sites {
+            if keep(&chunk, site) {
+                hits.push(site_hit(&chunk, site));
+            }
+        }
+    }
+    hits
+}
+
+/// Every definition site of the query's name whose symbol ends with its segments, in
+/// chunks `scope` keeps.
 fn definitions(
     source: &dyn CandidateSource,
     query: &QueryName,
-) -> Result<Vec<(Chunk, Site)>, SearchError> {
+    scope: &dyn Fn(&Chunk) -> bool,
+) -> Result<Vec<SiteHit>, SearchError> {
     let chunks = source.chunks_naming(NameRole::Defines, &[query.name().to_string()])?;
-    let mut out = Vec::new();
-    for chunk in chunks {
-        let sites: Vec<Site> = chunk
-            .graph
-            .sites
-            .iter()
-            .filter(|s| {
-                s.kind.is_definition()
-                    && s.name == query.name()
-                    && s.symbol
-                        .as_deref()
-                        .is_some_and(|sym| query.matches_symbol(sym))
-            })
-            .cloned()
-            .collect();
-        for site in sites {
-            out.push((chunk.clone(), site));
-        }
-    }
-    Ok(out)
+    Ok(hits_where(chunks, |chunk, s| {
+        scope(chunk)
+            && s.kind.is_definition()
+            && s.name == query.name()
+            && s.symbol
+                .as_deref()
+                .is_some_and(|sym| query.matches_symbol(sym))
+    }))
 }
 
 /// Every definition in the files `filter` selects (`quarry defs '*' --path FILE`).
 fn definitions_in(
     source: &dyn CandidateSource,
     filter: &PathFilter,
-) -> Result<Vec<(Chunk, Site)>, SearchError> {
+    scope: &dyn Fn(&Chunk) -> bool,
+) -> Result<Vec<SiteHit>, SearchError> {
     let mut out = Vec::new();
     for (path, ids) in source.files()? {
-        if !filter.matches(&path) {
-            continue;
-        }
-        for chunk in source.chunks_by_id(&ids)?.into_values() {
-            let sites: Vec<Site> = chunk
-                .graph
-                .sites
-                .iter()
-                .filter(|s| s.kind.is_definition())
-                .cloned()
-                .collect();
-            for site in sites {
-                out.push((chunk.clone(), site));
-            }
+        if filter.matches(&path) {
+            let chunks = source.chunks_by_id(&ids)?.into_values();
+            out.extend(hits_where(chunks, |chunk, s| {
+                scope(chunk) && s.kind.is_definition()
+            }));
         }
     }
     Ok(out)
 }
 
-/// Every reference site of the query's name, narrowed by its qualifier (see the module's
-/// documentation).
+/// Every reference site of the query's name (only calls with `calls_only`), narrowed by
+/// its qualifier (see the module's documentation), in chunks `scope` keeps.
 fn references(
     source: &dyn CandidateSource,
     query: &QueryName,
-) -> Result<Vec<(Chunk, Site)>, SearchError> {
+    scope: &dyn Fn(&Chunk) -> bool,
+    calls_only: bool,
+) -> Result<Vec<SiteHit>, SearchError> {
     let name = query.name();
     let chunks = source.chunks_naming(NameRole::References, &[name.to_string()])?;
     let qualifier = query.qualifier();
@@ -327,64 +308,51 @@ fn references(
             .collect(),
         None => BTreeSet::new(),
     };
-    let mut out = Vec::new();
-    for chunk in chunks {
-        let sites: Vec<Site> = chunk
-            .graph
-            .sites
-            .iter()
-            .filter(|s| !s.kind.is_definition() && s.name == name)
-            .filter(|s| match qualifier {
-                None => true,
-                Some(q) => match s.qualifier.as_deref() {
-                    Some(written) if written == q => true,
-                    Some("self" | "Self" | "cls") => symbol_has_segment(chunk.symbol.as_deref(), q),
-                    Some(_) => false,
-                    None => importing.contains(&chunk.path) || s.kind == SiteKind::Import,
-                },
-            })
-            .cloned()
-            .collect();
-        for site in sites {
-            out.push((chunk.clone(), site));
-        }
-    }
-    Ok(out)
+    Ok(hits_where(chunks, |chunk, s| {
+        let narrowed = match qualifier {
+            None => true,
+            Some(q) => match s.qualifier.as_deref() {
+                Some(written) if written == q => true,
+                Some("self" | "Self" | "cls") => symbol_has_segment(chunk.symbol.as_deref(), q),
+                Some(_) => false,
+                None => importing.contains(&chunk.path) || s.kind == SiteKind::Import,
+            },
+        };
+        scope(chunk)
+            && !s.kind.is_definition()
+            && s.name == name
+            && (!calls_only || s.kind.is_call())
+            && narrowed
+    }))
 }
 
-/// The call sites inside the definitions of the query's symbol, each with where the called
-/// name is defined: definitions in the caller's own type or file first.
-fn callees(source: &dyn CandidateSource, query: &QueryName) -> Result<Vec<SiteHit>, SearchError> {
-    let defining = definitions(source, query)?;
+/// The call sites inside the definitions of the query's symbol, in chunks `scope` keeps,
+/// each with where the called name is defined: definitions in the caller's own type or file
+/// first.
+fn callees(
+    source: &dyn CandidateSource,
+    query: &QueryName,
+    scope: &dyn Fn(&Chunk) -> bool,
+) -> Result<Vec<SiteHit>, SearchError> {
     // The chunks of each defined symbol: its first chunk, plus the windows of a long one.
     let mut bodies: Vec<Chunk> = Vec::new();
     let files = source.files()?;
-    for (chunk, site) in &defining {
-        if chunk.symbol != site.symbol {
+    for definition in definitions(source, query, &|_| true)? {
+        if definition.enclosing != definition.symbol {
             continue;
         }
-        let ids = files.get(&chunk.path).cloned().unwrap_or_default();
-        let same: Vec<Chunk> = source
-            .chunks_by_id(&ids)?
-            .into_values()
-            .filter(|c| c.symbol == chunk.symbol)
-            .collect();
-        bodies.extend(same);
+        let ids = files.get(&definition.path).cloned().unwrap_or_default();
+        bodies.extend(
+            source
+                .chunks_by_id(&ids)?
+                .into_values()
+                .filter(|c| c.symbol == definition.symbol),
+        );
     }
-    let calls: Vec<(Chunk, Site)> = bodies
-        .iter()
-        .flat_map(|chunk| {
-            chunk
-                .graph
-                .sites
-                .iter()
-                .filter(|s| s.kind.is_call())
-                .map(move |s| (chunk.clone(), s.clone()))
-        })
-        .collect();
+    let calls = hits_where(bodies, |chunk, s| scope(chunk) && s.kind.is_call());
     let names: Vec<String> = calls
         .iter()
-        .map(|(_, s)| s.name.clone())
+        .map(|hit| hit.name.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -400,12 +368,12 @@ fn callees(source: &dyn CandidateSource, query: &QueryName) -> Result<Vec<SiteHi
         }
     }
     let mut out = Vec::new();
-    for (chunk, site) in calls {
-        let mut targets = defined.get(&site.name).cloned().unwrap_or_default();
+    for mut hit in calls {
+        let mut targets = defined.get(&hit.name).cloned().unwrap_or_default();
         if targets.is_empty() {
             continue; // a call of something outside the repository
         }
-        let owner = site
+        let owner = hit
             .qualifier
             .as_deref()
             .filter(|q| !matches!(*q, "self" | "Self" | "cls"));
@@ -419,10 +387,9 @@ fn callees(source: &dyn CandidateSource, query: &QueryName) -> Result<Vec<SiteHi
         }
         targets.sort_by_key(|t| {
             let qualified = owner.is_some_and(|q| symbol_has_segment(t.symbol.as_deref(), q));
-            (!qualified, t.path != chunk.path, t.path.clone(), t.line)
+            (!qualified, t.path != hit.path, t.path.clone(), t.line)
         });
         targets.truncate(TARGETS_PER_CALLEE);
-        let mut hit = site_hit(&chunk, &site);
         hit.targets = targets;
         out.push(hit);
     }
