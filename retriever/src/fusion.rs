@@ -127,6 +127,7 @@ pub(crate) fn is_definition(kind: ChunkKind) -> bool {
             | ChunkKind::Struct
             | ChunkKind::Enum
             | ChunkKind::Trait
+            | ChunkKind::Interface
             | ChunkKind::Macro
     )
 }
@@ -140,7 +141,11 @@ fn defines(chunk: &Chunk, identifier: &str) -> bool {
     let Some(symbol) = &chunk.symbol else {
         return false;
     };
-    let symbol = symbol.replace("::", ".").to_lowercase();
+    // Every language's separators (`::`, `.`, `#`, `:` after a TS path, `\\`) as dots.
+    let symbol = symbol
+        .replace("::", ".")
+        .replace(['#', ':', '\\'], ".")
+        .to_lowercase();
     symbol == identifier
         || symbol
             .strip_suffix(identifier)

@@ -32,6 +32,7 @@ enum ItemKind {
     Impl,
     Module,
     Class,
+    Interface,
 }
 
 impl ItemKind {
@@ -45,6 +46,7 @@ impl ItemKind {
             "impl" => ItemKind::Impl,
             "module" => ItemKind::Module,
             "class" => ItemKind::Class,
+            "interface" => ItemKind::Interface,
             _ => return None,
         })
     }
@@ -52,7 +54,11 @@ impl ItemKind {
     fn is_container(self) -> bool {
         matches!(
             self,
-            ItemKind::Trait | ItemKind::Impl | ItemKind::Module | ItemKind::Class
+            ItemKind::Trait
+                | ItemKind::Impl
+                | ItemKind::Module
+                | ItemKind::Class
+                | ItemKind::Interface
         )
     }
 }
@@ -61,6 +67,8 @@ struct Item<'t> {
     node: Node<'t>,
     kind: ItemKind,
     name: String,
+    /// The type a method is declared on outside its type's body (a Go receiver).
+    receiver: Option<String>,
     start_line: u32,
     end_line: u32,
     /// Comments and attributes before the item that belong to it.
@@ -80,13 +88,12 @@ pub(crate) fn chunk_code(
     if lines.len() == 0 {
         return (Vec::new(), Vec::new());
     }
-    let module = (spec.module_path)(path);
-    let ctx = Ctx {
+    let mut ctx = Ctx {
         spec,
         path,
         text,
         lines: &lines,
-        module: &module,
+        module: (spec.module_path)(path),
         settings,
         counter,
     };
@@ -100,10 +107,17 @@ pub(crate) fn chunk_code(
         .query()
         .ok()
         .map(|query| SiteCollector::new(query, text));
-    let (items, roots) = match (&tree, sites.as_mut()) {
+    let Collected {
+        items,
+        roots,
+        package,
+    } = match (&tree, sites.as_mut()) {
         (Some(tree), Some(sites)) => collect_items(&ctx, tree.root_node(), sites),
-        _ => (Vec::new(), Vec::new()),
+        _ => Collected::default(),
     };
+    if let Some(package) = package {
+        ctx.module = package;
+    }
 
     let mut chunks = Vec::new();
     let mut scope = Vec::new();
@@ -121,58 +135,104 @@ struct Ctx<'a> {
     path: &'a str,
     text: &'a str,
     lines: &'a LineIndex<'a>,
-    module: &'a str,
+    /// The module path symbols start with: the file's package or namespace declaration
+    /// when it has one, else what the path says.
+    module: String,
     settings: &'a ChunkSettings,
     counter: &'a dyn TokenCounter,
 }
 
-/// Finds the items worth a chunk, returning them and the indices of the top-level ones;
-/// the same walk hands every match to `sites` for the code graph.
+/// What one walk of a file's tree found for chunking.
+#[derive(Default)]
+struct Collected<'t> {
+    items: Vec<Item<'t>>,
+    /// Indices of the top-level items.
+    roots: Vec<usize>,
+    /// The file's package or namespace declaration (`@package`).
+    package: Option<String>,
+}
+
+/// What a capture of the item query stands for, looked up by capture index.
+#[derive(Clone, Copy)]
+enum ItemRole {
+    Item(ItemKind),
+    Name,
+    Receiver,
+    Package,
+    Other,
+}
+
+/// A match of an item pattern, before nesting.
+struct FoundItem<'t> {
+    node: Node<'t>,
+    kind: ItemKind,
+    name: String,
+    receiver: Option<String>,
+}
+
+/// Finds the items worth a chunk and the file's package; the same walk hands every match
+/// to `sites` for the code graph.
 fn collect_items<'t>(
     ctx: &Ctx<'_>,
     root: Node<'t>,
     sites: &mut SiteCollector<'_>,
-) -> (Vec<Item<'t>>, Vec<usize>) {
+) -> Collected<'t> {
     let Ok(query) = ctx.spec.query() else {
-        return (Vec::new(), Vec::new());
+        return Collected::default();
     };
-    // What each capture index means for items (`@name`, `@item.<kind>`), looked up once:
-    // most matches are the graph's.
-    let item_captures: Vec<Option<Option<ItemKind>>> = query
+    // Looked up once: most matches are the graph's.
+    let roles: Vec<ItemRole> = query
         .capture_names()
         .iter()
         .map(|name| match *name {
-            "name" => Some(None),
-            other => ItemKind::from_capture(other).map(Some),
+            "name" => ItemRole::Name,
+            "receiver" => ItemRole::Receiver,
+            "package" => ItemRole::Package,
+            other => ItemKind::from_capture(other).map_or(ItemRole::Other, ItemRole::Item),
         })
         .collect();
-    let mut found: Vec<(Node<'t>, ItemKind, String)> = Vec::new();
+    let mut found: Vec<FoundItem<'t>> = Vec::new();
+    let mut package = None;
     let mut cursor = QueryCursor::new();
     let mut matches = cursor.matches(query, root, ctx.text.as_bytes());
     while let Some(m) = matches.next() {
         sites.take(m);
-        let mut item = None;
-        let mut name = None;
+        let (mut item, mut name, mut receiver) = (None, None, None);
         for capture in m.captures() {
-            match item_captures[capture.index as usize] {
-                Some(None) => name = Some(capture.node),
-                Some(Some(kind)) => item = Some((capture.node, kind)),
-                None => {}
+            match roles[capture.index as usize] {
+                ItemRole::Name => name = Some(capture.node),
+                ItemRole::Item(kind) => item = Some((capture.node, kind)),
+                ItemRole::Receiver => receiver = Some(capture.node),
+                ItemRole::Package => {
+                    let declared = ctx.text[capture.node.byte_range()].trim();
+                    package.get_or_insert_with(|| declared.to_string());
+                }
+                ItemRole::Other => {}
             }
         }
         if let (Some((node, kind)), Some(name)) = (item, name) {
-            let name = item_name(kind, &ctx.text[name.byte_range()]);
-            found.push((node, kind, name));
+            found.push(FoundItem {
+                node,
+                kind,
+                name: item_name(kind, &ctx.text[name.byte_range()]),
+                receiver: receiver.map(|r| type_name(&ctx.text[r.byte_range()])),
+            });
         }
     }
-    found.sort_by_key(|(node, _, _)| (node.start_byte(), std::cmp::Reverse(node.end_byte())));
-    found.dedup_by_key(|(node, _, _)| node.id());
+    found.sort_by_key(|f| (f.node.start_byte(), std::cmp::Reverse(f.node.end_byte())));
+    found.dedup_by_key(|f| f.node.id());
 
     let mut items: Vec<Item<'t>> = Vec::with_capacity(found.len());
     let mut by_node: HashMap<usize, usize> = HashMap::new();
     let mut roots = Vec::new();
     // Parents come before their children in this order, so a child can look its parent up.
-    for (node, kind, name) in found {
+    for FoundItem {
+        node,
+        kind,
+        name,
+        receiver,
+    } in found
+    {
         let parent = nearest_item_ancestor(node, &by_node);
         let parent = match parent {
             Ancestor::None => None,
@@ -183,6 +243,14 @@ fn collect_items<'t>(
                 continue;
             }
         };
+        // An item on its container's first line (`interface I { void f(); }`) stays in
+        // the container's text: an outline cannot collapse part of a line.
+        if let Some(p) = parent
+            && items[p].node.start_position().row == node.start_position().row
+        {
+            by_node.insert(node.id(), usize::MAX);
+            continue;
+        }
         if !kind.is_container() && node.has_error() {
             by_node.insert(node.id(), usize::MAX);
             continue;
@@ -197,6 +265,7 @@ fn collect_items<'t>(
             node,
             kind,
             name,
+            receiver,
             start_line: ctx.lines.line_of(start_byte),
             end_line: ctx.lines.line_of(end_byte - 1),
             leading,
@@ -208,7 +277,11 @@ fn collect_items<'t>(
             None => roots.push(index),
         }
     }
-    (items, roots)
+    Collected {
+        items,
+        roots,
+        package,
+    }
 }
 
 enum Ancestor {
@@ -239,6 +312,14 @@ fn leading_trivia<'t>(spec: &CodeLanguage, node: Node<'t>) -> (Vec<Node<'t>>, No
     let mut leading = Vec::new();
     let mut top_row = outer.start_position().row;
     let mut previous = outer.prev_sibling();
+    // The first item of a body node that starts with it (Ruby's `body_statement`): the
+    // comments above it are the body's siblings.
+    if previous.is_none()
+        && let Some(body) = outer.parent()
+        && body.start_byte() == outer.start_byte()
+    {
+        previous = body.prev_sibling();
+    }
     while let Some(sibling) = previous {
         let kind = sibling.kind();
         if !spec.comment_kinds.contains(&kind) && !spec.attribute_kinds.contains(&kind) {
@@ -276,9 +357,14 @@ fn item_name(kind: ItemKind, raw: &str) -> String {
     if kind != ItemKind::Impl {
         return raw.to_string();
     }
+    type_name(raw)
+}
+
+/// A type as written (`&'a mut Store<T>`, `*List[T]`, `a::b::C`) reduced to its name.
+fn type_name(raw: &str) -> String {
     let mut name = raw.trim();
-    name = name.split('<').next().unwrap_or(name);
-    name = name.trim_start_matches('&');
+    name = name.split(['<', '[']).next().unwrap_or(name);
+    name = name.trim_start_matches(['&', '*']);
     for prefix in ["mut ", "dyn ", "impl "] {
         name = name.trim_start().trim_start_matches(prefix);
     }
@@ -296,8 +382,11 @@ fn item_name(kind: ItemKind, raw: &str) -> String {
 impl Ctx<'_> {
     fn chunk_kind(&self, items: &[Item<'_>], index: usize, parent: Option<usize>) -> ChunkKind {
         match items[index].kind {
+            ItemKind::Function if items[index].receiver.is_some() => ChunkKind::Method,
             ItemKind::Function => match parent.map(|p| items[p].kind) {
-                Some(ItemKind::Impl | ItemKind::Trait | ItemKind::Class) => ChunkKind::Method,
+                Some(ItemKind::Impl | ItemKind::Trait | ItemKind::Class | ItemKind::Interface) => {
+                    ChunkKind::Method
+                }
                 _ => ChunkKind::Function,
             },
             ItemKind::Struct => ChunkKind::Struct,
@@ -307,7 +396,41 @@ impl Ctx<'_> {
             ItemKind::Impl => ChunkKind::Impl,
             ItemKind::Module => ChunkKind::Module,
             ItemKind::Class => ChunkKind::Class,
+            ItemKind::Interface => ChunkKind::Interface,
         }
+    }
+
+    /// The qualified symbol of item `index` inside `scope`: the module path, the enclosing
+    /// containers, a Go receiver's type, then the item, each joined by the language's
+    /// separators (`crate::a::T::f`, `src/x.ts:C.m`, `http.Server.Serve`, `A::B#m`).
+    fn symbol(&self, items: &[Item<'_>], index: usize, scope: &[usize], kind: ChunkKind) -> String {
+        let item = &items[index];
+        let mut symbol = self.module.clone();
+        let mut push = |segment: &str, separator: &str| {
+            if !symbol.is_empty() {
+                symbol.push_str(separator);
+            }
+            symbol.push_str(segment);
+        };
+        let mut segments: Vec<&str> = scope.iter().map(|&s| items[s].name.as_str()).collect();
+        if let Some(receiver) = &item.receiver {
+            segments.push(receiver);
+        }
+        for (i, segment) in segments.iter().enumerate() {
+            let separator = if i == 0 {
+                self.spec.module_separator
+            } else {
+                self.spec.separator
+            };
+            push(segment, separator);
+        }
+        let separator = match self.spec.method_separator {
+            Some(method) if kind == ChunkKind::Method => method,
+            _ if segments.is_empty() => self.spec.module_separator,
+            _ => self.spec.separator,
+        };
+        push(&item.name, separator);
+        symbol
     }
 
     /// Emits the chunks of item `index` and, for containers, of everything inside it.
@@ -315,11 +438,8 @@ impl Ctx<'_> {
     fn emit(&self, items: &[Item<'_>], index: usize, scope: &mut Vec<usize>, out: &mut Vec<Chunk>) {
         let item = &items[index];
         let parent = scope.last().copied();
-        let mut symbol = self.module.to_string();
-        for &s in scope.iter() {
-            push_segment(&mut symbol, self.spec.separator, &items[s].name);
-        }
-        push_segment(&mut symbol, self.spec.separator, &item.name);
+        let kind = self.chunk_kind(items, index, parent);
+        let symbol = self.symbol(items, index, scope, kind);
         let context: Vec<String> = scope
             .iter()
             .map(|&s| self.signature(items[s].node))
@@ -329,7 +449,7 @@ impl Ctx<'_> {
             id: String::new(),
             path: self.path.to_string(),
             lang: self.spec.name.to_string(),
-            kind: self.chunk_kind(items, index, parent),
+            kind,
             symbol: Some(symbol),
             signature: Some(self.signature(item.node)),
             doc: self.doc(item),
@@ -384,12 +504,10 @@ impl Ctx<'_> {
                 .take_while(|c| c.is_whitespace())
                 .collect();
             let signature = self.signature(child.node);
-            let elided = match self.spec.doc_style {
-                DocStyle::PythonDocstring => format!("{indent}{signature} ..."),
-                DocStyle::RustComments if signature.ends_with(';') => {
-                    format!("{indent}{signature}")
-                }
-                DocStyle::RustComments => format!("{indent}{signature} {{ ... }}"),
+            let elided = if signature.ends_with(';') {
+                format!("{indent}{signature}")
+            } else {
+                format!("{indent}{signature}{}", self.spec.elision)
             };
             out.push(elided);
             line = line.max(child.end_line + 1);
@@ -473,16 +591,56 @@ impl Ctx<'_> {
         let doc = match self.spec.doc_style {
             DocStyle::RustComments => rust_doc(self.text, &item.leading),
             DocStyle::PythonDocstring => python_docstring(self.text, item.node),
+            DocStyle::LeadingComments => comment_doc(self.text, &item.leading, self.spec),
         };
         doc.filter(|d| !d.is_empty())
     }
 }
 
-fn push_segment(symbol: &mut String, separator: &str, segment: &str) {
-    if !symbol.is_empty() {
-        symbol.push_str(separator);
+/// The text of the comments among an item's leading trivia, markers stripped: `//`, `///`,
+/// `#` line comments and `/* */`, `/** */` blocks with their `*` gutters.
+fn comment_doc(text: &str, leading: &[Node<'_>], spec: &CodeLanguage) -> Option<String> {
+    let mut lines = Vec::new();
+    for node in leading {
+        if !spec.comment_kinds.contains(&node.kind()) {
+            continue;
+        }
+        let raw = text[node.byte_range()].trim();
+        if let Some(block) = raw.strip_prefix("/*") {
+            let body = block.strip_suffix("*/").unwrap_or(block);
+            let body = body.strip_prefix(['*', '!']).unwrap_or(body);
+            for line in body.lines() {
+                let line = line.trim();
+                let line = line.strip_prefix('*').unwrap_or(line);
+                lines.push(
+                    line.strip_prefix(' ')
+                        .unwrap_or(line)
+                        .trim_end()
+                        .to_string(),
+                );
+            }
+        } else if let Some(block) = raw.strip_prefix("=begin") {
+            lines.extend(
+                block
+                    .trim_end_matches("=end")
+                    .lines()
+                    .map(|l| l.trim().to_string()),
+            );
+        } else {
+            for line in raw.lines() {
+                let line = line.trim_start();
+                let line = line.trim_start_matches('/').trim_start_matches(['!', '#']);
+                lines.push(
+                    line.strip_prefix(' ')
+                        .unwrap_or(line)
+                        .trim_end()
+                        .to_string(),
+                );
+            }
+        }
     }
-    symbol.push_str(segment);
+    let doc = lines.join("\n").trim().to_string();
+    (!doc.is_empty()).then_some(doc)
 }
 
 /// The text of `///` and `/** */` comments among an item's leading trivia.

@@ -31,8 +31,10 @@ pub enum ChunkKind {
     Struct,
     /// A Rust enum.
     Enum,
-    /// A Rust trait (its outline).
+    /// A Rust trait or a PHP trait (its outline).
     Trait,
+    /// An interface of TypeScript, Go, Java, C# or PHP (its outline).
+    Interface,
     /// A Rust `impl` block (its outline).
     Impl,
     /// A `macro_rules!` definition.
@@ -50,13 +52,14 @@ pub enum ChunkKind {
 impl ChunkKind {
     /// Every kind a code or text file's chunk can have (commits live in the history's
     /// stores, not the code index): what `--kind` accepts.
-    pub const OF_FILES: [ChunkKind; 11] = [
+    pub const OF_FILES: [ChunkKind; 12] = [
         ChunkKind::Function,
         ChunkKind::Method,
         ChunkKind::Class,
         ChunkKind::Struct,
         ChunkKind::Enum,
         ChunkKind::Trait,
+        ChunkKind::Interface,
         ChunkKind::Impl,
         ChunkKind::Macro,
         ChunkKind::Module,
@@ -73,6 +76,7 @@ impl ChunkKind {
             ChunkKind::Struct => "struct",
             ChunkKind::Enum => "enum",
             ChunkKind::Trait => "trait",
+            ChunkKind::Interface => "interface",
             ChunkKind::Impl => "impl",
             ChunkKind::Macro => "macro",
             ChunkKind::Module => "module",
@@ -276,5 +280,7 @@ impl<'a> LineIndex<'a> {
     }
 }
 
+#[cfg(test)]
+mod language_tests;
 #[cfg(test)]
 mod tests;

@@ -3,13 +3,13 @@
 use super::*;
 use crate::tokens::ApproxTokenCounter;
 
-fn chunks(path: &str, text: &str) -> Vec<Chunk> {
+pub(super) fn chunks(path: &str, text: &str) -> Vec<Chunk> {
     let out = chunk_file(path, text, &ChunkSettings::default(), &ApproxTokenCounter);
     assert_invariants(text, &out);
     out
 }
 
-fn find<'a>(chunks: &'a [Chunk], symbol: &str) -> &'a Chunk {
+pub(super) fn find<'a>(chunks: &'a [Chunk], symbol: &str) -> &'a Chunk {
     chunks
         .iter()
         .find(|c| c.symbol.as_deref() == Some(symbol))
@@ -44,7 +44,7 @@ fn assert_invariants(text: &str, chunks: &[Chunk]) {
         assert!(c.start_byte < c.end_byte && c.end_byte <= text.len());
         let outline = matches!(
             c.kind,
-            ChunkKind::Impl | ChunkKind::Trait | ChunkKind::Class
+            ChunkKind::Impl | ChunkKind::Trait | ChunkKind::Class | ChunkKind::Interface
         ) || (c.kind == ChunkKind::Module && c.signature.is_some());
         if !outline {
             let expected: Vec<&str> = lines[c.start_line as usize - 1..c.end_line as usize]

@@ -189,7 +189,10 @@ fn last_segment(text: &str) -> Option<&str> {
     (!segment.is_empty() && segment.len() <= MAX_NAME && is_identifier(segment)).then_some(segment)
 }
 
+/// Letters, digits, `_` and `$` (JavaScript, PHP), not starting with a digit; Ruby's
+/// predicate and bang methods may end in `?` or `!`.
 fn is_identifier(text: &str) -> bool {
+    let text = text.strip_suffix(['?', '!']).unwrap_or(text);
     let mut chars = text.chars();
     chars
         .next()

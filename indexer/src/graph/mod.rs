@@ -387,7 +387,10 @@ pub(crate) fn attach(
                 SiteKind::Function
                     if matches!(
                         chunk.kind,
-                        crate::ChunkKind::Impl | crate::ChunkKind::Trait | crate::ChunkKind::Class
+                        crate::ChunkKind::Impl
+                            | crate::ChunkKind::Trait
+                            | crate::ChunkKind::Class
+                            | crate::ChunkKind::Interface
                     ) =>
                 {
                     SiteKind::Method
@@ -437,7 +440,10 @@ fn innermost_by_line(chunks: &[Chunk]) -> Vec<Option<usize>> {
 fn definition_symbol(chunk: &Chunk, name: &str, separator: &str) -> String {
     let own = chunk.symbol.as_deref().unwrap_or("");
     let is_item = chunk.kind != crate::ChunkKind::Module || chunk.signature.is_some();
-    let ends_with_name = own == name || own.ends_with(&format!("{separator}{name}"));
+    // On a segment boundary, whatever the language's separators (`::`, `.`, `#`, `:`).
+    let ends_with_name = own
+        .strip_suffix(name)
+        .is_some_and(|head| !head.ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '$'));
     let first = !chunk
         .graph
         .sites

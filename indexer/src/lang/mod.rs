@@ -4,7 +4,7 @@
 //! under `indexer/queries/` (`<lang>.scm` captures its items, `<lang>-graph.scm` its
 //! definitions and references), and a few facts about its syntax (comment and attribute
 //! node kinds, how a file path becomes a module path). Adding a language means adding a
-//! grammar crate, its query files and one entry in [`CODE_LANGUAGES`].
+//! grammar crate, its query files and one entry in [`CODE_LANGUAGES`] (`lang/table.rs`).
 //! Every other UTF-8 file is indexed as text in line windows, Markdown by heading.
 
 use std::path::Path;
@@ -17,6 +17,9 @@ pub enum DocStyle {
     RustComments,
     /// A string literal as the first statement of the body.
     PythonDocstring,
+    /// The comments directly above the item, markers stripped: JSDoc, Javadoc, Doxygen,
+    /// Go doc comments, C#'s `///` XML docs, PHPDoc, Ruby's `#` (RDoc/YARD).
+    LeadingComments,
 }
 
 /// A language chunked by tree-sitter.
@@ -42,6 +45,14 @@ pub struct CodeLanguage {
     pub wrapper_kinds: &'static [&'static str],
     /// How docs are written.
     pub doc_style: DocStyle,
+    /// What follows a collapsed inner item's signature in a container's outline
+    /// (` { ... }`, ` ...`); nothing when the signature ends in `;`.
+    pub elision: &'static str,
+    /// Separator between the module path and the first item (`:` after a TS file path).
+    pub module_separator: &'static str,
+    /// Separator before a method's name when it differs from [`CodeLanguage::separator`]
+    /// (Ruby's `Class#method`).
+    pub method_separator: Option<&'static str>,
     /// Turns a repository-relative file path into the module path symbols start with.
     pub module_path: fn(&str) -> String,
     query: OnceLock<Result<tree_sitter::Query, String>>,
@@ -62,37 +73,10 @@ impl CodeLanguage {
     }
 }
 
-/// Every language with a grammar.
-pub static CODE_LANGUAGES: [CodeLanguage; 2] = [
-    CodeLanguage {
-        name: "rust",
-        extensions: &["rs"],
-        grammar: || tree_sitter_rust::LANGUAGE.into(),
-        query_source: include_str!("../queries/rust.scm"),
-        graph_query_source: include_str!("../queries/rust-graph.scm"),
-        separator: "::",
-        comment_kinds: &["line_comment", "block_comment"],
-        attribute_kinds: &["attribute_item"],
-        wrapper_kinds: &[],
-        doc_style: DocStyle::RustComments,
-        module_path: rust_module_path,
-        query: OnceLock::new(),
-    },
-    CodeLanguage {
-        name: "python",
-        extensions: &["py", "pyi"],
-        grammar: || tree_sitter_python::LANGUAGE.into(),
-        query_source: include_str!("../queries/python.scm"),
-        graph_query_source: include_str!("../queries/python-graph.scm"),
-        separator: ".",
-        comment_kinds: &["comment"],
-        attribute_kinds: &[],
-        wrapper_kinds: &["decorated_definition"],
-        doc_style: DocStyle::PythonDocstring,
-        module_path: python_module_path,
-        query: OnceLock::new(),
-    },
-];
+mod paths;
+mod table;
+
+pub use table::CODE_LANGUAGES;
 
 /// How a file is chunked.
 #[derive(Clone, Copy)]
@@ -106,20 +90,14 @@ pub enum Language {
 }
 
 /// Text languages without a grammar and their extensions. Anything else is `text`.
-const TEXT_LANGUAGES: [(&str, &[&str]); 15] = [
+const TEXT_LANGUAGES: [(&str, &[&str]); 9] = [
     ("toml", &["toml"]),
     ("yaml", &["yaml", "yml"]),
     ("json", &["json"]),
-    ("javascript", &["js", "mjs", "cjs", "jsx"]),
-    ("typescript", &["ts", "tsx"]),
     ("html", &["html", "htm"]),
     ("css", &["css"]),
     ("shell", &["sh", "bash"]),
     ("rst", &["rst"]),
-    ("c", &["c", "h"]),
-    ("cpp", &["cc", "cpp", "hpp", "cxx"]),
-    ("go", &["go"]),
-    ("java", &["java"]),
     ("sql", &["sql"]),
     ("text", &[]),
 ];
@@ -174,64 +152,9 @@ pub fn all_language_names() -> impl Iterator<Item = &'static str> {
         .chain(TEXT_LANGUAGES.iter().map(|(name, _)| *name))
 }
 
-/// `src/store/mod.rs` → `crate::store`; `src/lib.rs` → `crate`; files outside a crate's
-/// `src/` (tests, examples, build scripts) are named by their path: `tests/api.rs` → `tests::api`.
-fn rust_module_path(path: &str) -> String {
-    let parts: Vec<&str> = path.split('/').collect();
-    let (prefix, rest): (Vec<&str>, &[&str]) = match parts.iter().rposition(|p| *p == "src") {
-        Some(i) => (vec!["crate"], &parts[i + 1..]),
-        None => {
-            // Name from the crate directory down: drop leading directories above a
-            // `tests`/`examples`/`benches` folder when there is one.
-            let start = parts
-                .iter()
-                .rposition(|p| matches!(*p, "tests" | "examples" | "benches"))
-                .unwrap_or(0);
-            (Vec::new(), &parts[start..])
-        }
-    };
-    let mut segments: Vec<String> = prefix.into_iter().map(str::to_string).collect();
-    for (i, part) in rest.iter().enumerate() {
-        let last = i + 1 == rest.len();
-        let stem = if last {
-            part.strip_suffix(".rs").unwrap_or(part)
-        } else {
-            part
-        };
-        if last && matches!(stem, "mod" | "lib" | "main") && !segments.is_empty() {
-            continue;
-        }
-        segments.push(stem.replace('-', "_"));
-    }
-    if segments.is_empty() {
-        segments.push("crate".to_string());
-    }
-    segments.join("::")
-}
-
-/// `pkg/sub/mod.py` → `pkg.sub.mod`, `pkg/__init__.py` → `pkg`. Leading source-root folders
-/// (`src/`, `lib/`, `python/`) are dropped, so a `src` layout names modules as Python does.
-/// The chunker sees paths only, so the dotted path follows folders, not `__init__.py` files.
-fn python_module_path(path: &str) -> String {
-    let mut parts: Vec<&str> = path.split('/').collect();
-    while parts.len() > 1 && matches!(parts[0], "src" | "lib" | "python" | "." | "") {
-        parts.remove(0);
-    }
-    let Some(last) = parts.pop() else {
-        return String::new();
-    };
-    let stem = last
-        .strip_suffix(".py")
-        .or_else(|| last.strip_suffix(".pyi"))
-        .unwrap_or(last);
-    if stem != "__init__" {
-        parts.push(stem);
-    }
-    parts.join(".")
-}
-
 #[cfg(test)]
 mod tests {
+    use super::paths::*;
     use super::*;
 
     #[test]
