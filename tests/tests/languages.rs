@@ -92,6 +92,7 @@ fn the_graph_answers_in_every_language() {
     assert_eq!(refs["sites"][0]["line"], 17);
     assert_eq!(refs["sites"][0]["kind"], "call");
 
-    let ruby = json(&repo, &["defs", "active?", "--json"]);
-    assert_eq!(ruby["sites"][0]["symbol"], "Shop::Account#active?");
+    let ruby = json(&repo, &["defs", "find", "--lang", "ruby", "--json"]);
+    assert_eq!(ruby["sites"][0]["symbol"], "Shop::Account#find");
+    assert_eq!(ruby["sites"][0]["kind"], "method");
 }
