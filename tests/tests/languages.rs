@@ -95,4 +95,6 @@ fn the_graph_answers_in_every_language() {
     let ruby = json(&repo, &["defs", "find", "--lang", "ruby", "--json"]);
     assert_eq!(ruby["sites"][0]["symbol"], "Shop::Account#find");
     assert_eq!(ruby["sites"][0]["kind"], "method");
+    let predicate = json(&repo, &["defs", "Account#active?", "--json"]);
+    assert_eq!(predicate["sites"][0]["symbol"], "Shop::Account#active?");
 }

@@ -260,6 +260,16 @@ fn collect_items<'t>(
             .first()
             .map_or(outer.start_byte(), |n| n.start_byte());
         let end_byte = outer.end_byte().max(start_byte + 1);
+        // An item sharing a line with the sibling before it (minified code, `a(); b();` on
+        // one line) stays in that sibling's text: chunks never repeat a line's text, so a
+        // megabyte line of 28,000 functions is one chunk's windows, not 28,000 copies.
+        let siblings = parent.map_or(&roots, |p| &items[p].children);
+        if let Some(&last) = siblings.last()
+            && items[last].end_line >= ctx.lines.line_of(start_byte)
+        {
+            by_node.insert(node.id(), usize::MAX);
+            continue;
+        }
         let index = items.len();
         items.push(Item {
             node,

@@ -133,8 +133,7 @@ impl QueryName {
     fn parse(raw: &str) -> Result<Self, SearchError> {
         let segments: Vec<String> = raw
             .trim()
-            .replace("::", ".")
-            .split(['.', '#'])
+            .split([':', '.', '#', '\\'])
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_string)
@@ -156,8 +155,7 @@ impl QueryName {
 
     /// Whether a qualified symbol ends with every segment of the query.
     fn matches_symbol(&self, symbol: &str) -> bool {
-        let normalised = symbol.replace("::", ".");
-        let parts: Vec<&str> = normalised.split('.').collect();
+        let parts: Vec<&str> = symbol_segments(symbol).collect();
         parts.len() >= self.segments.len()
             && parts[parts.len() - self.segments.len()..]
                 .iter()
@@ -167,7 +165,15 @@ impl QueryName {
 }
 
 fn symbol_has_segment(symbol: Option<&str>, segment: &str) -> bool {
-    symbol.is_some_and(|s| s.replace("::", ".").split('.').any(|part| part == segment))
+    symbol.is_some_and(|s| symbol_segments(s).any(|part| part == segment))
+}
+
+/// The segments of a qualified symbol in any language's convention: `::`, `.`, Ruby's `#`,
+/// PHP's `\` and the `:` after a TypeScript file path all separate.
+fn symbol_segments(symbol: &str) -> impl Iterator<Item = &str> {
+    symbol
+        .split([':', '.', '#', '\\'])
+        .filter(|part| !part.is_empty())
 }
 
 impl Retriever {
