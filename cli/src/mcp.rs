@@ -27,7 +27,7 @@ use quarry_orchestrator::edit::run::RunStore;
 use quarry_orchestrator::edit::{ApproveAll, Cancel};
 use quarry_retriever::{
     ContextPack, GraphAnswer, GraphRequest, Hit, Lookup, Mode, Retriever, SearchRequest, Source,
-    open_reader, open_team_reader,
+    TestScope, open_reader, open_team_reader,
 };
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -116,6 +116,8 @@ struct SearchArgs {
     path: Option<String>,
     /// `code` (default), `commits` (the git history: messages and changed paths; hits add commit, date, paths) or `all`.
     source: Option<String>,
+    /// Test code: `include` (default), `exclude` or `only`; hits that are tests carry `test: true`.
+    tests: Option<String>,
 }
 
 /// Arguments of the `definitions` and `references` tools.
@@ -236,6 +238,15 @@ impl QuarryMcp {
             Ok(source) => source,
             Err(e) => return Ok(tool_error(e)),
         };
+        let tests = match args
+            .tests
+            .as_deref()
+            .unwrap_or("include")
+            .parse::<TestScope>()
+        {
+            Ok(tests) => tests,
+            Err(e) => return Ok(tool_error(e)),
+        };
         let request = SearchRequest {
             query: args.query,
             k: args.k.unwrap_or(10).min(100),
@@ -245,6 +256,7 @@ impl QuarryMcp {
             mode,
             explain: false,
             source,
+            tests,
         };
         let server = self.clone();
         let result = tokio::task::spawn_blocking(move || server.search_blocking(request)).await;

@@ -1,8 +1,49 @@
-//! The `--path` filter: a glob when it has glob characters, else a file or folder prefix.
+//! What a search keeps besides the best chunks: the `--path` filter (a glob when it has
+//! glob characters, else a file or folder prefix) and the `--tests` scope.
 
 use globset::{GlobBuilder, GlobMatcher};
+use quarry_indexer::Chunk;
+use quarry_indexer::lang::is_test_path;
 
-use crate::SearchError;
+use crate::{SearchError, SearchRequest, TestScope};
+
+/// The filters of one search, applied to candidates after ranking (the stores filter by
+/// language and kind themselves).
+pub(crate) struct ChunkFilter {
+    path: Option<PathFilter>,
+    tests: TestScope,
+}
+
+impl ChunkFilter {
+    /// The request's `path` and `tests` filters.
+    pub(crate) fn new(request: &SearchRequest) -> Result<Self, SearchError> {
+        Ok(ChunkFilter {
+            path: request.path.as_deref().map(PathFilter::new).transpose()?,
+            tests: request.tests,
+        })
+    }
+
+    /// A filter that keeps everything.
+    pub(crate) fn none() -> Self {
+        ChunkFilter {
+            path: None,
+            tests: TestScope::Include,
+        }
+    }
+
+    /// Whether a chunk of this file may pass: false only when no chunk of it can, so a
+    /// source need not read the chunks of a file the filter rejects.
+    pub(crate) fn may_keep_path(&self, path: &str) -> bool {
+        self.path.as_ref().is_none_or(|f| f.matches(path))
+            && (self.tests != TestScope::Exclude || !is_test_path(path))
+    }
+
+    /// Whether the chunk passes.
+    pub(crate) fn keeps(&self, chunk: &Chunk) -> bool {
+        self.path.as_ref().is_none_or(|f| f.matches(&chunk.path))
+            && self.tests.keeps(chunk.is_test())
+    }
+}
 
 /// Which paths a search keeps.
 pub(crate) enum PathFilter {

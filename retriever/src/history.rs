@@ -10,7 +10,7 @@ use quarry_indexer::history::{self, HistoryState};
 use quarry_indexer::keyword::KeywordIndex;
 use quarry_indexer::vector::edge::EdgeVectorStore;
 
-use crate::filter::PathFilter;
+use crate::filter::{ChunkFilter, PathFilter};
 use crate::fusion::{self, FusionWeights};
 use crate::source::{CandidateQuery, CandidateSource, LocalSource};
 use crate::{Mode, Ranked, SearchError, SearchRequest};
@@ -77,7 +77,7 @@ impl CommitStores {
                 ..request.clone()
             },
             vector,
-            filter: None,
+            filter: &ChunkFilter::none(),
             limit,
         })?;
         let chunks = found.chunks;

@@ -35,7 +35,7 @@ pub use graph::{GraphAnswer, GraphRequest, Lookup, SiteHit, Target};
 pub use open::{Fallback, IndexOwner, Reader, open_reader, open_team_reader};
 pub use pack::{ContextItem, ContextPack, ContextRole};
 
-use filter::PathFilter;
+use filter::ChunkFilter;
 use source::{CandidateSource, LocalSource};
 
 /// Why a search could not run.
@@ -193,6 +193,45 @@ impl FromStr for Source {
     }
 }
 
+/// Whether a search keeps test code (see [`quarry_indexer::lang::is_test_code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TestScope {
+    /// Tests and the rest alike (the default).
+    #[default]
+    Include,
+    /// No test code.
+    Exclude,
+    /// Test code only.
+    Only,
+}
+
+impl TestScope {
+    /// Whether a chunk that is (or is not) test code passes.
+    pub fn keeps(self, is_test: bool) -> bool {
+        match self {
+            TestScope::Include => true,
+            TestScope::Exclude => !is_test,
+            TestScope::Only => is_test,
+        }
+    }
+}
+
+impl FromStr for TestScope {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "include" => Ok(TestScope::Include),
+            "exclude" => Ok(TestScope::Exclude),
+            "only" => Ok(TestScope::Only),
+            other => Err(format!(
+                "unknown test scope `{other}`; use include, exclude or only"
+            )),
+        }
+    }
+}
+
 /// A search request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchRequest {
@@ -213,6 +252,9 @@ pub struct SearchRequest {
     /// Code, commits or both.
     #[serde(default)]
     pub source: Source,
+    /// Whether test code is kept, dropped or the only code kept.
+    #[serde(default)]
+    pub tests: TestScope,
 }
 
 impl SearchRequest {
@@ -227,6 +269,7 @@ impl SearchRequest {
             mode: Mode::Hybrid,
             explain: false,
             source: Source::Code,
+            tests: TestScope::Include,
         }
     }
 }
@@ -262,6 +305,10 @@ pub struct Hit {
     /// The paths a commit hit changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paths: Option<Vec<String>>,
+    /// Whether the hit is test code (a test file's, or a Rust `tests` module's); only
+    /// written when it is.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 /// A hit's rank (1-based) and raw score in each retriever that found it.
@@ -380,6 +427,7 @@ impl Retriever {
                     Some((id, date, paths)) => (Some(id), Some(date), Some(paths)),
                     None => (None, None, None),
                 };
+                let test = !is_commit && r.chunk.is_test();
                 Hit {
                     path: if is_commit {
                         String::new()
@@ -397,6 +445,7 @@ impl Retriever {
                     commit,
                     date,
                     paths,
+                    test,
                 }
             })
             .collect())
@@ -448,7 +497,7 @@ impl Retriever {
         if let Some(kind) = &request.kind {
             check_kind(kind)?;
         }
-        let filter = request.path.as_deref().map(PathFilter::new).transpose()?;
+        let filter = ChunkFilter::new(request)?;
         let use_vectors = match request.mode {
             Mode::Keyword => false,
             Mode::Vector => true,
@@ -476,7 +525,7 @@ impl Retriever {
             let found = self.code.candidates(&source::CandidateQuery {
                 request,
                 vector: query_vector.as_deref(),
-                filter: filter.as_ref(),
+                filter: &filter,
                 limit,
             })?;
             let mut fused = fusion::fuse(
@@ -493,7 +542,7 @@ impl Retriever {
                     candidate.explain.vector_score = None;
                 }
             }
-            let hits = select(fused, &found.chunks, filter.as_ref(), request.k);
+            let hits = select(fused, &found.chunks, &filter, request.k);
             if hits.len() == request.k || found.exhausted || limit >= MAX_CANDIDATES {
                 return Ok(hits);
             }
@@ -502,11 +551,11 @@ impl Retriever {
     }
 }
 
-/// The first `k` fused candidates that pass the path filter and overlap no better one.
+/// The first `k` fused candidates that pass the filter and overlap no better one.
 pub(crate) fn select(
     fused: Vec<fusion::Fused>,
     chunks: &HashMap<String, Chunk>,
-    filter: Option<&PathFilter>,
+    filter: &ChunkFilter,
     k: usize,
 ) -> Vec<Ranked> {
     let mut hits: Vec<Ranked> = Vec::with_capacity(k);
@@ -514,7 +563,7 @@ pub(crate) fn select(
         let Some(chunk) = chunks.get(&candidate.id) else {
             continue; // a vector whose chunk is gone: never shown
         };
-        if filter.is_some_and(|f| !f.matches(&chunk.path)) {
+        if !filter.keeps(chunk) {
             continue;
         }
         if hits.iter().any(|h| overlapping(&h.chunk, chunk)) {

@@ -108,7 +108,8 @@ impl Retriever {
     }
 }
 
-/// One file's line of the map: its path and the names it defines.
+/// One file's line of the map: its path (marked `(test)` for a test file) and the names it
+/// defines.
 fn map_line(path: &str, chunks: &[Chunk]) -> String {
     let mut names: Vec<String> = Vec::new();
     for chunk in chunks.iter().filter(|c| is_definition(c.kind)) {
@@ -120,10 +121,15 @@ fn map_line(path: &str, chunks: &[Chunk]) -> String {
     }
     let more = names.len().saturating_sub(NAMES_PER_FILE);
     names.truncate(NAMES_PER_FILE);
-    let mut line = if names.is_empty() {
-        path.to_string()
+    let marker = if quarry_indexer::lang::is_test_path(path) {
+        " (test)"
     } else {
-        format!("{path}: {}", names.join(", "))
+        ""
+    };
+    let mut line = if names.is_empty() {
+        format!("{path}{marker}")
+    } else {
+        format!("{path}{marker}: {}", names.join(", "))
     };
     if more > 0 {
         line.push_str(&format!(", … {more} more"));

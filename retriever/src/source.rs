@@ -23,7 +23,7 @@ use quarry_indexer::vector::edge::EdgeVectorStore;
 use quarry_indexer::vector::{VectorFilter, VectorStore};
 use quarry_indexer::{Chunk, IndexLayout};
 
-use crate::filter::PathFilter;
+use crate::filter::ChunkFilter;
 use crate::{Mode, SearchError, SearchRequest};
 
 /// Chunks [`CandidateSource::keyword_chunks`] returns.
@@ -36,8 +36,8 @@ pub(crate) struct CandidateQuery<'q> {
     /// The query's embedding: vectors are searched when it is given, keywords unless the
     /// mode is vector-only.
     pub(crate) vector: Option<&'q [f32]>,
-    /// The path filter: chunks it rejects need not be read.
-    pub(crate) filter: Option<&'q PathFilter>,
+    /// The search's filters: chunks of files it rejects need not be read.
+    pub(crate) filter: &'q ChunkFilter,
     /// Candidates asked of each ranking.
     pub(crate) limit: usize,
 }
@@ -164,7 +164,7 @@ impl CandidateSource for LocalSource {
             _ => Vec::new(),
         };
         let exhausted = keyword.len() < limit && vector.len() < limit;
-        let keep = |path: &str| filter.is_none_or(|f| f.matches(path));
+        let keep = |path: &str| filter.may_keep_path(path);
         let mut chunks: HashMap<String, Chunk> = HashMap::new();
         let keyword = keyword
             .into_iter()

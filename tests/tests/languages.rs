@@ -98,3 +98,47 @@ fn the_graph_answers_in_every_language() {
     let predicate = json(&repo, &["defs", "Account#active?", "--json"]);
     assert_eq!(predicate["sites"][0]["symbol"], "Shop::Account#active?");
 }
+
+#[test]
+fn test_files_are_marked_and_filtered_in_every_language() {
+    let repo = indexed();
+    let paths = |hits: &Value| -> Vec<(String, bool)> {
+        hits.as_array()
+            .expect("hits")
+            .iter()
+            .map(|h| {
+                let path = h["path"].as_str().unwrap_or_default().to_string();
+                (path, h["test"].as_bool().unwrap_or(false))
+            })
+            .collect()
+    };
+    for (query, test_file, code_file) in [
+        ("New", "pkg/server/server_test.go", "pkg/server/server.go"),
+        ("formatPrice", "src/cart.test.ts", "src/cart.ts"),
+    ] {
+        let all = paths(&json(&repo, &["search", query, "--json"]));
+        assert!(all.contains(&(test_file.to_string(), true)), "{all:?}");
+        assert!(all.contains(&(code_file.to_string(), false)), "{all:?}");
+
+        let without = paths(&json(
+            &repo,
+            &["search", query, "--tests", "exclude", "--json"],
+        ));
+        assert!(without.iter().any(|(p, _)| p == code_file), "{without:?}");
+        assert!(without.iter().all(|(_, test)| !test), "{without:?}");
+
+        let only = paths(&json(
+            &repo,
+            &["search", query, "--tests", "only", "--json"],
+        ));
+        assert!(only.iter().any(|(p, _)| p == test_file), "{only:?}");
+        assert!(only.iter().all(|(_, test)| *test), "{only:?}");
+    }
+    let bad = repo.quarry(&["search", "New", "--tests", "some"]);
+    assert!(!bad.output.status.success());
+    assert!(
+        bad.stderr().contains("include, exclude or only"),
+        "{}",
+        bad.stderr()
+    );
+}

@@ -82,6 +82,7 @@ pub fn run(args: AskArgs, index_dir: Option<&Path>) -> Result<()> {
         mode: Mode::Hybrid,
         explain: false,
         source: quarry_retriever::Source::Code,
+        tests: quarry_retriever::TestScope::Include,
     };
     let budget = args
         .context_tokens

@@ -7,7 +7,9 @@ use anyhow::Result;
 use clap::Args;
 use quarry_indexer::IndexLayout;
 use quarry_indexer::embed::ModelSlot;
-use quarry_retriever::{Hit, Mode, Reader, SearchRequest, Source, open_reader, open_team_reader};
+use quarry_retriever::{
+    Hit, Mode, Reader, SearchRequest, Source, TestScope, open_reader, open_team_reader,
+};
 
 use crate::commands::find_layout;
 use crate::commands::team::{TeamSetup, team_setup};
@@ -49,13 +51,17 @@ pub struct SearchArgs {
     path: Option<String>,
 
     /// Print a JSON array of hits (path, start_line, end_line, symbol, kind, lang, score, text;
-    /// commit hits add commit, date and paths).
+    /// `test: true` on test code; commit hits add commit, date and paths).
     #[arg(long)]
     json: bool,
 
     /// code, commits (the git history: messages and changed paths) or all.
     #[arg(long, default_value = "code", value_name = "SOURCE")]
     source: Source,
+
+    /// Test code (test files, Rust `tests` modules): include, exclude or only.
+    #[arg(long, default_value = "include", value_name = "SCOPE")]
+    tests: TestScope,
 
     /// Search the index of this repository instead of the one around the current directory.
     #[arg(long, value_name = "DIR")]
@@ -74,6 +80,7 @@ pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
         mode: args.mode,
         explain: args.explain,
         source: args.source,
+        tests: args.tests,
     };
     let hits = match open_index(&layout, team_setup(&layout.root)?, request.mode)? {
         IndexAccess::Daemon(mut daemon) => {
@@ -164,7 +171,12 @@ fn write_hit(out: &mut impl Write, hit: &Hit, words: &[String], style: Style) ->
         "{}  {}  {}",
         style.path(&location),
         style.symbol(symbol),
-        style.dim(&format!("{} · {}", hit.kind, hit.score))
+        style.dim(&format!(
+            "{}{} · {}",
+            hit.kind,
+            if hit.test { " · test" } else { "" },
+            hit.score
+        ))
     )?;
     if let Some(explain) = &hit.explain {
         let part = |name: &str, rank: Option<usize>, score: Option<f32>| match (rank, score) {

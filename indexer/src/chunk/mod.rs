@@ -137,6 +137,12 @@ impl Chunk {
         }
         out
     }
+
+    /// Whether the chunk is test code (a test file's, or a Rust `tests` module's): see
+    /// [`crate::lang::is_test_code`].
+    pub fn is_test(&self) -> bool {
+        crate::lang::is_test_code(&self.path, &self.lang, self.symbol.as_deref())
+    }
 }
 
 /// Settings that change what chunks come out of a file.

@@ -55,6 +55,9 @@ pub struct CodeLanguage {
     pub method_separator: Option<&'static str>,
     /// Turns a repository-relative file path into the module path symbols start with.
     pub module_path: fn(&str) -> String,
+    /// File-name patterns of the language's test files, each with one `*` (`*_test.go`);
+    /// test folders are common to all languages (see [`is_test_path`]).
+    pub test_file_names: &'static [&'static str],
     query: OnceLock<Result<tree_sitter::Query, String>>,
 }
 
@@ -75,8 +78,10 @@ impl CodeLanguage {
 
 mod paths;
 mod table;
+mod test_files;
 
 pub use table::CODE_LANGUAGES;
+pub use test_files::{is_test_code, is_test_path};
 
 /// How a file is chunked.
 #[derive(Clone, Copy)]

@@ -279,6 +279,9 @@ fn render_with(uses: &[NameUses], lines_per_file: usize, budget: usize) -> Strin
             if more > 0 {
                 line.push_str(&format!(" (+{more})"));
             }
+            if quarry_indexer::lang::is_test_path(path) {
+                line.push_str(" (test)");
+            }
             line.push('\n');
             if counter.count(&out) + counter.count(&line) > budget {
                 out.push_str(&format!("  … {} more files\n", files.len() - listed));
