@@ -10,6 +10,7 @@
 (enum_declaration name: (name) @def.type)
 (const_element (name) @def.constant)
 (property_element (variable_name (name) @def.field))
+(property_element (variable_name) @skip)
 (enum_case name: (name) @def.variant)
 
 ; --- imports
@@ -32,4 +33,8 @@
 (named_type (name) @ref.type)
 (base_clause (name) @ref.type)
 (class_interface_clause (name) @ref.type)
+; A variable is one site named with its `$` (`$path`), so it is never taken for a use of
+; a function, method or property `path`; its inner name is part of it.
+(variable_name (name) @skip)
+((variable_name) @ref.name (#not-eq? @ref.name "$this"))
 ((name) @ref.name (#not-eq? @ref.name "this"))

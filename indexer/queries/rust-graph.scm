@@ -9,6 +9,8 @@
 ;                   `self.len()`), in the same pattern as the reference
 ;   @import.scope   an import item: every reference inside it is an import
 ;   @import.path + @import.alias   `use a::b as c;`: `c` means `b` in this file
+;   @skip           a node that is part of a site another node makes, never one itself
+;                   (PHP's `path` inside the variable `$path`)
 
 ; --- definitions
 (function_item name: (identifier) @def.function)

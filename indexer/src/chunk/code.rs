@@ -251,7 +251,7 @@ fn collect_items<'t>(
             by_node.insert(node.id(), usize::MAX);
             continue;
         }
-        if !kind.is_container() && node.has_error() {
+        if !kind.is_container() && node.has_error() && !only_macro_errors(node) {
             by_node.insert(node.id(), usize::MAX);
             continue;
         }
@@ -714,4 +714,32 @@ fn dedent(text: &str) -> String {
         out.push_str(line.get(indent..).unwrap_or(line.trim_start()).trim_end());
     }
     out.trim().to_string()
+}
+
+/// Whether every parse error inside `node` lies outside its body and is a lone identifier:
+/// an unexpanded macro in a C or C++ header (`MEM_STATIC size_t f(...)`, `BOOST_ASIO_DECL
+/// void run()`), which the grammar cannot know is one. Such an item keeps its chunk; any
+/// other error leaves its lines to the chunks around it.
+fn only_macro_errors(node: Node<'_>) -> bool {
+    let body = node.child_by_field_name("body");
+    if body.is_some_and(|b| b.has_error()) {
+        return false;
+    }
+    let mut stack = vec![node];
+    while let Some(n) = stack.pop() {
+        if n.is_missing() {
+            return false;
+        }
+        if n.is_error() {
+            let lone_identifier = n.child_count() == 1
+                && n.named_child(0).is_some_and(|c| c.kind().ends_with("identifier"));
+            if !lone_identifier {
+                return false;
+            }
+            continue;
+        }
+        let mut cursor = n.walk();
+        stack.extend(n.children(&mut cursor).filter(|c| c.has_error()));
+    }
+    true
 }

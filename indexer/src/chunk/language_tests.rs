@@ -179,6 +179,35 @@ fn php_namespaces_traits_and_classes() {
 }
 
 #[test]
+fn php_variables_are_sites_of_their_own_name() {
+    let text = "<?php\nclass Box {\n    private $path;\n    public function path() { return $this->path; }\n    public function set($path) { $this->path = $path; }\n}\n";
+    let out = chunks("Box.php", text);
+    // The property, the method and the `->path` uses; never the variable `$path`.
+    let path: Vec<u32> = sites(&out, "path").iter().map(|(_, line)| *line).collect();
+    assert_eq!(path, [3, 4, 4, 5]);
+    assert_eq!(
+        sites(&out, "$path"),
+        [(SiteKind::Name, 5), (SiteKind::Name, 5)]
+    );
+    assert!(sites(&out, "$this").is_empty() && sites(&out, "this").is_empty());
+}
+
+#[test]
+fn c_and_cpp_functions_behind_unexpanded_macros_are_still_chunks() {
+    let c = "MEM_STATIC size_t align(size_t size)\n{\n    return size;\n}\n\nstatic\nINLINE_ATTR\nint twice(int x)\n{\n    return 2 * x;\n}\n";
+    let out = chunks("mem.c", c);
+    assert_eq!(find(&out, "align").kind, ChunkKind::Function);
+    assert_eq!(find(&out, "align").start_line, 1);
+    assert_eq!(find(&out, "twice").start_line, 6);
+    let cpp = "namespace net {\nBOOST_DECL void run(int n)\n{\n  step(n);\n}\n}\n";
+    let out = chunks("run.cpp", cpp);
+    assert_eq!(find(&out, "net::run").kind, ChunkKind::Function);
+    // A body the parser could not make sense of still leaves the item to its neighbours.
+    let broken = chunks("bad.c", "MEM_STATIC int f(int x)\n{\n    return x +;\n}\n");
+    assert!(broken.iter().all(|c| c.kind == ChunkKind::Module));
+}
+
+#[test]
 fn files_that_fail_to_parse_still_cover_every_line() {
     for (path, text) in [
         ("broken.ts", "export class {\n  add(: void {\n}\n"),

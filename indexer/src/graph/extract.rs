@@ -33,7 +33,8 @@ pub struct RawSite {
 struct Found {
     node: usize,
     pattern: usize,
-    kind: SiteKind,
+    /// None for a node a `@skip` pattern claimed: part of a site another node makes.
+    kind: Option<SiteKind>,
     start: usize,
     end: usize,
     line: u32,
@@ -50,6 +51,8 @@ enum Role {
     ImportScope,
     ImportPath,
     ImportAlias,
+    /// The node is no site of its own (PHP's `path` inside the variable `$path`).
+    Skip,
     Other,
 }
 
@@ -62,6 +65,7 @@ fn roles(query: &Query) -> Vec<Role> {
             "import.scope" => Role::ImportScope,
             "import.path" => Role::ImportPath,
             "import.alias" => Role::ImportAlias,
+            "skip" => Role::Skip,
             other => SiteKind::from_capture(other).map_or(Role::Other, Role::Site),
         })
         .collect()
@@ -93,12 +97,13 @@ impl<'a> SiteCollector<'a> {
     /// Takes what one match says about sites.
     pub fn take(&mut self, m: &QueryMatch<'_, '_>) {
         let text = self.text;
-        let mut site: Option<(Node<'_>, SiteKind)> = None;
+        let mut site: Option<(Node<'_>, Option<SiteKind>)> = None;
         let mut qualifier: Option<Node<'_>> = None;
         let mut alias: (Option<Node<'_>>, Option<Node<'_>>) = (None, None);
         for capture in m.captures() {
             match self.roles[capture.index as usize] {
-                Role::Site(kind) => site = Some((capture.node, kind)),
+                Role::Site(kind) => site = Some((capture.node, Some(kind))),
+                Role::Skip => site = Some((capture.node, None)),
                 Role::Qualifier => qualifier = Some(capture.node),
                 Role::ImportScope => self
                     .import_scopes
@@ -137,19 +142,20 @@ impl<'a> SiteCollector<'a> {
         self.found.dedup_by_key(|f| f.node);
         let mut sites = Vec::with_capacity(self.found.len());
         for f in &self.found {
+            let Some(site_kind) = f.kind else { continue };
             let written = &text[f.start..f.end];
             if written.len() > MAX_NAME || !is_identifier(written) {
                 continue;
             }
             let in_import = inside(&self.import_scopes, f.start);
-            let kind = if in_import && !f.kind.is_definition() {
+            let kind = if in_import && !site_kind.is_definition() {
                 SiteKind::Import
             } else {
-                f.kind
+                site_kind
             };
             // Outside the import that binds it, a use of an alias is a use of the original.
             let name = match self.aliases.get(written) {
-                Some(original) if !f.kind.is_definition() && !in_import => original,
+                Some(original) if !site_kind.is_definition() && !in_import => original,
                 _ => written,
             };
             let qualifier = f
