@@ -56,6 +56,13 @@ pub struct FileEntry {
     /// Secrets redacted from the file's chunks, by rule.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub redactions: BTreeMap<String, u32>,
+    /// Non-blank lines of the file (0 in manifests written before it was recorded).
+    #[serde(default)]
+    pub lines: u32,
+    /// Of those, the lines inside a symbol's chunk: what `status` reports as how much of a
+    /// language the chunker understood.
+    #[serde(default)]
+    pub symbol_lines: u32,
 }
 
 /// One file skipped for its content.

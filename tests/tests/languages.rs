@@ -18,7 +18,7 @@ fn indexed() -> Repo {
 }
 
 #[test]
-fn status_counts_files_and_chunks_per_language() {
+fn status_counts_files_chunks_and_lines_in_symbols_per_language() {
     let repo = indexed();
     let status = json(&repo, &["status", "--json"]);
     let languages = status["languages"].as_object().expect("languages");
@@ -35,7 +35,16 @@ fn status_counts_files_and_chunks_per_language() {
     ] {
         let chunks = languages[lang]["chunks"].as_u64().unwrap_or(0);
         assert!(chunks >= 3, "{lang}: {chunks} chunks in {status}");
+        // Most of each fixture's code is functions, methods and types, not module code.
+        let lines = languages[lang]["lines"].as_u64().unwrap_or(0);
+        let in_symbols = languages[lang]["symbol_lines"].as_u64().unwrap_or(0);
+        assert!(
+            lines > 0 && in_symbols * 2 > lines && in_symbols <= lines,
+            "{lang}: {in_symbols} of {lines} lines in symbols"
+        );
     }
+    let human = repo.quarry(&["status"]).success().stdout();
+    assert!(human.contains("in symbols:  c "), "{human}");
 }
 
 #[test]

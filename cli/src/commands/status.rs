@@ -102,6 +102,10 @@ fn history_status(layout: &IndexLayout) -> HistoryStatus {
 struct LanguageCount {
     files: usize,
     chunks: usize,
+    /// Non-blank lines, and those inside a symbol's chunk (a function, method, type, ...)
+    /// rather than module code or a line window.
+    lines: u64,
+    symbol_lines: u64,
 }
 
 /// Runs `quarry status`.
@@ -137,6 +141,8 @@ fn collect(layout: &IndexLayout) -> Result<Status> {
         let count = languages.entry(entry.lang.clone()).or_default();
         count.files += 1;
         count.chunks += entry.chunks.len();
+        count.lines += u64::from(entry.lines);
+        count.symbol_lines += u64::from(entry.symbol_lines);
         for (rule, n) in &entry.redactions {
             *redactions.entry(rule.clone()).or_default() += n;
         }
@@ -183,6 +189,21 @@ fn tally<K: std::fmt::Display, N: std::fmt::Display>(counts: &BTreeMap<K, N>) ->
         .join(", ")
 }
 
+/// `rust 96%, go 91%`: per language with symbol chunks, the share of its non-blank lines
+/// inside them; none when no language has any.
+fn symbol_coverage(status: &Status) -> Option<String> {
+    let shares: Vec<String> = status
+        .languages
+        .iter()
+        .filter(|(_, c)| c.symbol_lines > 0)
+        .map(|(lang, c)| {
+            let share = (c.symbol_lines * 100 / c.lines.max(1)).min(100);
+            format!("{lang} {share}%")
+        })
+        .collect();
+    (!shares.is_empty()).then(|| shares.join(", "))
+}
+
 fn human(status: &Status) -> String {
     let mut out: Vec<String> = Vec::new();
     let per_language = |pick: fn(&LanguageCount) -> usize| {
@@ -217,6 +238,9 @@ fn human(status: &Status) -> String {
         format::count(status.chunks),
         per_language(|c| c.chunks)
     ));
+    if let Some(line) = symbol_coverage(status) {
+        out.push(format!("in symbols:  {line}"));
+    }
     out.push(match &status.embed_model {
         Some(model) => format!(
             "vectors:     {} ({model}, Qdrant Edge)",

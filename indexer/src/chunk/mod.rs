@@ -67,6 +67,15 @@ impl ChunkKind {
         ChunkKind::Text,
     ];
 
+    /// Whether a chunk of this kind is one definition (a function, method, type, trait,
+    /// impl or macro) rather than module code, a section or a line window.
+    pub fn is_symbol(self) -> bool {
+        !matches!(
+            self,
+            ChunkKind::Module | ChunkKind::Section | ChunkKind::Text | ChunkKind::Commit
+        )
+    }
+
     /// The lowercase name used in payloads, filters and `--json` output.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -198,6 +207,43 @@ pub fn chunk_file(
     let mut seen = std::collections::HashSet::new();
     chunks.retain(|chunk| seen.insert(chunk.id.clone()));
     chunks
+}
+
+/// How much of a file its chunks understood: its non-blank lines, and how many of them lie
+/// inside a symbol's chunk ([`ChunkKind::is_symbol`]) rather than module code or a window.
+/// A line inside several chunks (a class outline and its method) counts once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineCoverage {
+    /// Non-blank lines of the file.
+    pub lines: u32,
+    /// Of those, the lines inside a symbol's chunk.
+    pub symbol_lines: u32,
+}
+
+impl LineCoverage {
+    /// The coverage of `chunks`, cut from `text`.
+    pub fn of(text: &str, chunks: &[Chunk]) -> LineCoverage {
+        let index = LineIndex::new(text);
+        let mut in_symbol = vec![false; index.len() + 1];
+        for chunk in chunks.iter().filter(|c| c.kind.is_symbol()) {
+            let end = (chunk.end_line as usize).min(index.len());
+            for flag in in_symbol
+                .iter_mut()
+                .take(end + 1)
+                .skip(chunk.start_line as usize)
+            {
+                *flag = true;
+            }
+        }
+        let mut coverage = LineCoverage::default();
+        for line in 1..=index.len() as u32 {
+            if !index.is_blank(line) {
+                coverage.lines += 1;
+                coverage.symbol_lines += u32::from(in_symbol[line as usize]);
+            }
+        }
+        coverage
+    }
 }
 
 fn chunk_id(chunk: &Chunk) -> String {

@@ -471,3 +471,23 @@ fn minified_lines_make_distinct_windows() {
         );
     }
 }
+
+#[test]
+fn line_coverage_counts_non_blank_lines_inside_symbols_once() {
+    let text = "import os\n\nLIMIT = 3\n\nclass Shelf:\n    def put(self, x):\n        return x\n\n\ndef take():\n    return 1\n";
+    let out = chunks("shelf.py", text);
+    // 7 non-blank lines; the import and the constant are module code; the class outline
+    // and its method cover lines 5-7 once.
+    assert_eq!(
+        LineCoverage::of(text, &out),
+        LineCoverage {
+            lines: 7,
+            symbol_lines: 5
+        }
+    );
+    let windows = chunks("notes.txt", "one\ntwo\n\nthree\n");
+    assert_eq!(
+        LineCoverage::of("one\ntwo\n\nthree\n", &windows).symbol_lines,
+        0
+    );
+}

@@ -8,7 +8,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::{SyncOptions, SyncReport};
-use crate::chunk::{Chunk, chunk_file};
+use crate::chunk::{Chunk, LineCoverage, chunk_file};
 use crate::embed::cache::VectorCache;
 use crate::embed::{Embedder, cache_key, embed_text, should_embed};
 use crate::manifest::{FileEntry, IndexSettings};
@@ -167,6 +167,7 @@ fn read_file(
         &settings.chunk,
         counter,
     );
+    let coverage = LineCoverage::of(&redacted.text, &chunks);
     FileResult::Indexed {
         entry: FileEntry {
             size: bytes.len() as u64,
@@ -176,6 +177,8 @@ fn read_file(
             chunks: chunks.iter().map(|c| c.id.clone()).collect(),
             vectors: 0,
             redactions: redacted.counts,
+            lines: coverage.lines,
+            symbol_lines: coverage.symbol_lines,
         },
         chunks,
     }
