@@ -8,6 +8,7 @@
 //! ([`window`]).
 
 pub mod code;
+mod docs;
 pub mod text;
 pub mod window;
 
