@@ -30,4 +30,5 @@
 (member_expression object: (_) @qualifier property: (property_identifier) @ref.field)
 (property_identifier) @ref.field
 (shorthand_property_identifier) @ref.field
+(shorthand_property_identifier_pattern) @ref.field
 (identifier) @ref.name

@@ -41,4 +41,5 @@
 (type_identifier) @ref.type
 (property_identifier) @ref.field
 (shorthand_property_identifier) @ref.field
+(shorthand_property_identifier_pattern) @ref.field
 (identifier) @ref.name

@@ -22,7 +22,7 @@ use crate::walk::{SkipReason, WalkSettings};
 
 /// Version of everything on disk: manifest, keyword schema, tokenizer and chunker output.
 /// Bump it when any of them changes shape; an index of another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Settings an index is built with. Chunk settings and the embedding model change what is
 /// stored, so a change rebuilds; walk settings only change which files are taken.

@@ -181,7 +181,7 @@ fn status_reports_what_is_indexed() {
     let python = &status["languages"]["python"];
     assert!(python["chunks"].as_u64().unwrap_or(0) > 50, "{status}");
     assert_eq!(status["writer"], "idle");
-    assert_eq!(status["schema_version"], 5);
+    assert_eq!(status["schema_version"], 6);
     assert!(status["size_bytes"].as_u64().unwrap_or(0) > 0);
     assert!(status["last_indexed_at"].as_u64().is_some());
     let human = repo.quarry(&["status"]).success().stdout();

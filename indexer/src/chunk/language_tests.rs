@@ -179,6 +179,21 @@ fn php_namespaces_traits_and_classes() {
 }
 
 #[test]
+fn destructured_properties_are_sites_in_typescript_and_javascript() {
+    for path in ["opts.ts", "opts.js"] {
+        let out = chunks(
+            path,
+            "function read(config) {\n  const { first, each } = config;\n  return first;\n}\n",
+        );
+        assert_eq!(
+            sites(&out, "first"),
+            [(SiteKind::FieldUse, 2), (SiteKind::Name, 3)],
+            "{path}"
+        );
+    }
+}
+
+#[test]
 fn php_variables_are_sites_of_their_own_name() {
     let text = "<?php\nclass Box {\n    private $path;\n    public function path() { return $this->path; }\n    public function set($path) { $this->path = $path; }\n}\n";
     let out = chunks("Box.php", text);
