@@ -298,11 +298,11 @@ impl EditSession {
                     self.workspace.write(&self.run, &step, &changes)?;
                     self.refresh(&step).await?;
                 }
-                Err(problem) => {
+                Err(refusal) => {
                     self.trace_step(
                         "apply-failed",
                         &step,
-                        serde_json::json!({"problem": problem}),
+                        serde_json::json!({"reason": refusal.reason, "problem": refusal.message}),
                     );
                 }
             }

@@ -18,6 +18,7 @@
 //!    worker for a bounded number of rounds;
 //! 5. **synthesize**: a summary and the unified diff of the whole run.
 
+pub mod apply;
 pub mod blocks;
 pub mod check;
 mod executor;

@@ -3,11 +3,8 @@
 //! the real text while they do not apply, at most [`WORKER_ATTEMPTS`] calls), then a
 //! re-index so later tasks see the change.
 
-use std::collections::BTreeMap;
-
-use quarry_indexer::secrets;
-
-use super::blocks::{MatchKind, apply_block, parse_reply};
+use super::apply::{self, FileChanges, Refusal};
+use super::blocks::WorkerReply;
 use super::plan::{Plan, Task};
 use super::prompts::{self, Prerequisite, WorkerBrief};
 use super::run::{TaskStatus, now_ms};
@@ -17,9 +14,6 @@ use crate::llm::{ChatOptions, Message};
 
 /// Worker calls per task, the first included.
 const WORKER_ATTEMPTS: u32 = 3;
-
-/// New file contents, by path (`None`: removed).
-type FileChanges = BTreeMap<String, Option<String>>;
 
 impl EditSession {
     /// The current text of each of `paths`.
@@ -94,17 +88,21 @@ impl EditSession {
             let applied = self.apply_answer(&answer.text, &task.id, &owned, &task.new_files);
             let (changes, reply) = match applied {
                 Ok(applied) => applied,
-                Err(problem) => {
+                Err(refusal) => {
                     self.trace_step(
                         "apply-failed",
                         &task.id,
-                        serde_json::json!({"attempt": attempt, "problem": problem}),
+                        serde_json::json!({
+                            "attempt": attempt,
+                            "reason": refusal.reason,
+                            "problem": refusal.message,
+                        }),
                     );
                     messages.push(prompts::worker_retry(
-                        &problem,
+                        &refusal.message,
                         &self.current_texts(&owned)?,
                     ));
-                    last_problem = problem;
+                    last_problem = refusal.message;
                     continue;
                 }
             };
@@ -190,75 +188,31 @@ impl EditSession {
         })
     }
 
-    /// Parses `answer` and applies its blocks in memory, all or nothing. The error is what
-    /// the worker is told.
+    /// Parses `answer` and applies its blocks in memory, all or nothing (see [`apply`]),
+    /// recording how each block was placed. The error is what the worker is told.
     pub(super) fn apply_answer(
         &self,
         answer: &str,
         step: &str,
         owned: &[String],
         new_files: &[String],
-    ) -> Result<(FileChanges, super::blocks::WorkerReply), String> {
-        let reply = parse_reply(answer).map_err(|e| e.to_string())?;
-        if reply.blocks.is_empty() {
-            return Err("the answer has no SEARCH/REPLACE blocks".to_string());
-        }
-        let mut changes: FileChanges = BTreeMap::new();
-        let mut tolerated = Vec::new();
-        for (n, block) in reply.blocks.iter().enumerate() {
-            let path = self
-                .workspace
-                .check_path(&block.path, true)
-                .map_err(|reason| {
-                    format!(
-                        "block {} targets {}, which is refused: {reason}",
-                        n + 1,
-                        block.path
-                    )
-                })?;
-            let is_new = new_files.contains(&path);
-            if !owned.contains(&path) {
-                return Err(format!(
-                    "block {} edits {path}, but this task may only edit {}",
-                    n + 1,
-                    owned.join(", ")
-                ));
-            }
-            let current = match changes.get(&path) {
-                Some(text) => text.clone(),
-                None => self.workspace.read(&path).map_err(|e| e.to_string())?,
-            };
-            if current.is_none() && !is_new && !block.search.trim().is_empty() {
-                return Err(format!("block {}: {path} does not exist", n + 1));
-            }
-            let current_text = current.as_deref().unwrap_or("");
-            // The worker saw the file with its secrets redacted; markers it kept are put back.
-            let unredacted = secrets::unredact_edit(
-                current_text,
-                secrets::TextKind::of_path(&path),
-                &block.search,
-                &block.replace,
-            );
-            let (search, replace) = match &unredacted {
-                Some((search, replace)) => (search.as_str(), replace.as_str()),
-                None => (block.search.as_str(), block.replace.as_str()),
-            };
-            let (text, kind) = apply_block(current_text, search, replace, &path)
-                .map_err(|e| format!("block {}: {e}", n + 1))?;
-            if kind == MatchKind::TrailingWhitespace {
-                tolerated.push(format!("block {} ({path})", n + 1));
-            }
-            changes.insert(path, Some(text));
-        }
+    ) -> Result<(FileChanges, WorkerReply), Refusal> {
+        let scope = apply::Scope { owned, new_files };
+        let applied = apply::apply_answer(
+            answer,
+            self.workspace.as_ref(),
+            scope,
+            &apply::ApplyOptions::default(),
+        )?;
         self.trace_step(
             "apply",
             step,
             serde_json::json!({
-                "blocks": reply.blocks.len(),
-                "files": changes.keys().collect::<Vec<_>>(),
-                "matched_ignoring_trailing_whitespace": tolerated,
+                "blocks": applied.matches.len(),
+                "files": applied.changes.keys().collect::<Vec<_>>(),
+                "matches": applied.matches,
             }),
         );
-        Ok((changes, reply))
+        Ok((applied.changes, applied.reply))
     }
 }

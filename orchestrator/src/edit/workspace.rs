@@ -18,6 +18,7 @@ use quarry_indexer::walk::is_secret_path;
 use quarry_indexer::watch::IgnoreRules;
 
 use super::EditError;
+use super::apply::EditTarget;
 use super::run::{PendingWrite, RunStore};
 
 /// The repository root and the edits of one run.
@@ -286,6 +287,17 @@ impl Workspace {
             }
             state.pending_write = None;
         })
+    }
+}
+
+/// The run's workspace is what workers' answers apply against.
+impl EditTarget for Workspace {
+    fn check_path(&self, path: &str, is_new: bool) -> Result<String, String> {
+        Workspace::check_path(self, path, is_new)
+    }
+
+    fn read(&self, path: &str) -> Result<Option<String>, String> {
+        Workspace::read(self, path).map_err(|e| e.to_string())
     }
 }
 
