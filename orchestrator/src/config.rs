@@ -131,6 +131,8 @@ pub struct EditSettings {
     pub context_tokens: Setting<usize>,
     /// Most tokens in a worker's answer.
     pub answer_tokens: Setting<u32>,
+    /// Files of up to this many lines may be answered as a whole new file (0: never).
+    pub whole_file_lines: Setting<usize>,
 }
 
 /// The effective configuration.
@@ -171,6 +173,7 @@ struct FileEdit {
     max_seconds: Option<u64>,
     context_tokens: Option<usize>,
     answer_tokens: Option<u32>,
+    whole_file_lines: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -343,6 +346,7 @@ impl EditSettings {
             max_seconds: Setting::default_value(1800),
             context_tokens: Setting::default_value(1500),
             answer_tokens: Setting::default_value(2048),
+            whole_file_lines: Setting::default_value(crate::edit::apply::DEFAULT_WHOLE_FILE_LINES),
         };
         for (path, e) in files.section::<FileEdit>("edit")? {
             if let Some(v) = &e.check {
@@ -356,6 +360,7 @@ impl EditSettings {
             set_from(&mut edit.max_calls, &e.max_calls, path);
             set_from(&mut edit.context_tokens, &e.context_tokens, path);
             set_from(&mut edit.answer_tokens, &e.answer_tokens, path);
+            set_from(&mut edit.whole_file_lines, &e.whole_file_lines, path);
         }
         at_least_one("edit.jobs", edit.jobs.value, &edit.jobs.source)?;
         at_least_one(

@@ -465,6 +465,57 @@ fn a_search_that_does_not_match_goes_back_with_the_real_text() {
         prompt.contains("def markdown_to_html(body: str) -> str:"),
         "the real text is sent back"
     );
+    assert!(
+        prompt.contains("the most similar lines are")
+            && prompt.contains("These SEARCH lines are nowhere in the file: `def slugify(title):`"),
+        "the closest lines are pointed at: {prompt}"
+    );
+}
+
+#[test]
+fn a_whole_new_small_file_is_applied_with_its_diff_and_a_snippet_is_not() {
+    let repo = Repo::fixture("py-notes");
+    keyword_index(&repo);
+    let original = repo.read("notes/export.py");
+    let whole = original.replace(
+        "def slugify(title: str) -> str:\n",
+        "def slugify(title: str) -> str:\n    # slugs are lower case\n",
+    );
+    assert_ne!(whole, original);
+    let answer = format!("notes/export.py\n```python\n{whole}```\nSUMMARY: documented slugify\n");
+    let stub = StubLlm::start(move |request| {
+        if is_plan(request) {
+            return plan(vec![task(
+                "t1",
+                "Document slugify",
+                &["notes/export.py"],
+                &[],
+            )]);
+        }
+        if request.prompt().contains("were not applied") {
+            return answer.clone();
+        }
+        // First a fenced snippet: not the whole file, so it is sent back.
+        "notes/export.py\n```python\ndef slugify(title: str) -> str:\n    # lower\n```\n"
+            .to_string()
+    });
+    let run = repo
+        .quarry_env(
+            &["edit", "document slugify", "--yes", "--json"],
+            &env(&stub),
+        )
+        .success();
+    let result: Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(result["tasks"]["t1"]["attempts"], 2);
+    assert_eq!(repo.read("notes/export.py"), whole);
+    let diff = result["diff"].as_str().unwrap();
+    assert!(diff.contains("+    # slugs are lower case"), "{diff}");
+    let problems: Vec<String> = trace_steps(&repo, result["id"].as_str().unwrap())
+        .iter()
+        .filter(|s| s["step"] == "apply-failed")
+        .map(|s| s["detail"]["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(problems, vec!["whole_file"]);
 }
 
 #[test]

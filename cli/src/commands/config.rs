@@ -180,6 +180,7 @@ fn rows(config: &Config) -> Vec<Row> {
     rows.push(row("edit.max_seconds", &config.edit.max_seconds));
     rows.push(row("edit.context_tokens", &config.edit.context_tokens));
     rows.push(row("edit.answer_tokens", &config.edit.answer_tokens));
+    rows.push(row("edit.whole_file_lines", &config.edit.whole_file_lines));
     let store = &config.store;
     rows.push(optional("store.url", store.url.as_ref(), false));
     rows.push(optional("store.api_key", store.api_key.as_ref(), true));

@@ -12,6 +12,7 @@ use clap::{Args, ValueEnum};
 use quarry_indexer::IndexLayout;
 use quarry_indexer::sync::SettingsOverrides;
 use quarry_orchestrator::config::Config;
+use quarry_orchestrator::edit::apply::ApplyOptions;
 use quarry_orchestrator::edit::index::{CodeIndex, LocalIndex};
 use quarry_orchestrator::edit::plan::{Plan, Task};
 use quarry_orchestrator::edit::run::{RunSettings, RunState, RunStatus, RunStore, TaskStatus};
@@ -525,6 +526,9 @@ pub(crate) async fn drive(
         on_event,
         cancel,
         budgets,
+        apply: ApplyOptions {
+            whole_file_lines: config.edit.whole_file_lines.value,
+        },
         memory,
     }));
     let result = session.clone().execute().await;

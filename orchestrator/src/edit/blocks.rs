@@ -13,9 +13,11 @@
 //! ```
 //!
 //! plus a `SUMMARY:` line and any number of `FACT:` lines for the run's scratchpad. Parsing is
-//! strict (a block without a path, or not closed, is an error the worker is told about), and
-//! so is matching: a SEARCH must occur exactly once. The only tolerance is whitespace at the
-//! end of lines, which models routinely drop or add; a match that needed it says so.
+//! strict about structure (a block without a path, or not closed, is an error the worker is
+//! told about) and lenient about what models put around it: fences, `**path**`, `### path`,
+//! `File: path`, a path in a fence's info string. Where a block lands is
+//! [`matching`](super::matching)'s job; an answer with no blocks may still be whole files in
+//! fences ([`fenced_files`]).
 
 use serde::Serialize;
 
@@ -59,45 +61,6 @@ pub enum BlockError {
     },
 }
 
-/// How a SEARCH was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MatchKind {
-    /// Byte for byte.
-    Exact,
-    /// Only after ignoring whitespace at the ends of lines.
-    TrailingWhitespace,
-    /// The SEARCH was empty and the file new or empty: the REPLACE is its content.
-    NewFile,
-}
-
-/// Why a block does not apply.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MatchError {
-    /// The SEARCH text is nowhere in the file.
-    #[error("the SEARCH text does not occur in {path}")]
-    NotFound {
-        /// The file.
-        path: String,
-    },
-    /// The SEARCH text occurs more than once.
-    #[error(
-        "the SEARCH text occurs {count} times in {path}; include more lines so it matches once"
-    )]
-    Ambiguous {
-        /// The file.
-        path: String,
-        /// How often it occurs.
-        count: usize,
-    },
-    /// An empty SEARCH on a file that has content.
-    #[error("an empty SEARCH can only create a new file, and {path} already has content")]
-    EmptySearch {
-        /// The file.
-        path: String,
-    },
-}
-
 fn is_marker(line: &str, prefix: char, word: &str) -> bool {
     let line = line.trim();
     let marks = line.chars().take_while(|&c| c == prefix).count();
@@ -109,21 +72,76 @@ fn is_divider(line: &str) -> bool {
     (5..=9).contains(&line.len()) && line.chars().all(|c| c == '=')
 }
 
-/// The path a line names, if it can be one: backticks, bold markers and a `File:` label
-/// stripped.
+/// The path a line names, if it can be one: backticks, bold markers, a heading's `#`s and a
+/// `File:` label stripped; on a fence's opening line, a path in its info string.
 fn path_of(line: &str) -> Option<String> {
     let mut line = line.trim();
-    if line.starts_with("```") {
-        return None;
+    if let Some(info) = line.strip_prefix("```") {
+        return path_in_info(info);
+    }
+    if line.starts_with('#') {
+        line = line.trim_start_matches('#').trim();
     }
     for label in ["File:", "file:", "Path:", "path:"] {
         if let Some(rest) = line.strip_prefix(label) {
             line = rest.trim();
         }
     }
-    let line = line.trim_matches(|c| c == '`' || c == '*' || c == '"' || c == '\'');
-    let line = line.trim_end_matches(':').trim();
+    let line = line
+        .trim_matches(|c| matches!(c, '`' | '*' | '"' | '\'' | ':'))
+        .trim();
     (!line.is_empty() && !line.contains(char::is_whitespace)).then(|| line.to_string())
+}
+
+/// A path in a fence's info string (```` ```rust src/lib.rs ````, ```` ```src/lib.rs ````):
+/// a word with a `/` or a `.` in it.
+fn path_in_info(info: &str) -> Option<String> {
+    info.split(|c: char| c.is_whitespace() || c == ':')
+        .map(|w| w.trim_matches('`'))
+        .find(|w| !w.is_empty() && (w.contains('/') || w.contains('.')))
+        .map(str::to_string)
+}
+
+/// A fenced block in an answer that has no SEARCH/REPLACE blocks: maybe a whole new file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FencedFile {
+    /// The path on the line before the fence, or in its info string.
+    pub path: Option<String>,
+    /// What the fence holds (`\n`-terminated lines).
+    pub content: String,
+}
+
+/// Every fenced block of `answer`, with the path it is given. Fences that hold
+/// SEARCH/REPLACE markers are not files.
+pub fn fenced_files(answer: &str) -> Vec<FencedFile> {
+    let lines: Vec<&str> = answer.lines().collect();
+    let mut files = Vec::new();
+    let mut last_path: Option<String> = None;
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i].trim();
+        let Some(info) = line.strip_prefix("```") else {
+            if !line.is_empty() {
+                last_path = path_of(line).filter(|p| p.contains('/') || p.contains('.'));
+            }
+            i += 1;
+            continue;
+        };
+        let path = path_in_info(info).or_else(|| last_path.take());
+        let mut content = String::new();
+        i += 1;
+        while i < lines.len() && lines[i].trim() != "```" {
+            content.push_str(lines[i]);
+            content.push('\n');
+            i += 1;
+        }
+        i += 1;
+        let markers = content.lines().any(|l| is_marker(l, '<', "SEARCH"));
+        if !markers {
+            files.push(FencedFile { path, content });
+        }
+    }
+    files
 }
 
 /// Parses a worker's answer.
@@ -193,74 +211,6 @@ pub fn parse_reply(answer: &str) -> Result<WorkerReply, BlockError> {
     Ok(reply)
 }
 
-/// `text` with `block` applied, and how the SEARCH was found. `path` is for messages.
-pub fn apply_block(
-    text: &str,
-    search: &str,
-    replace: &str,
-    path: &str,
-) -> Result<(String, MatchKind), MatchError> {
-    let crlf = text.contains("\r\n");
-    let replace = if crlf {
-        replace.replace("\r\n", "\n").replace('\n', "\r\n")
-    } else {
-        replace.to_string()
-    };
-    if search.trim().is_empty() {
-        if text.trim().is_empty() {
-            return Ok((replace, MatchKind::NewFile));
-        }
-        return Err(MatchError::EmptySearch {
-            path: path.to_string(),
-        });
-    }
-    match text.matches(search).count() {
-        1 => return Ok((text.replacen(search, &replace, 1), MatchKind::Exact)),
-        0 => {}
-        count => {
-            return Err(MatchError::Ambiguous {
-                path: path.to_string(),
-                count,
-            });
-        }
-    }
-    // Line by line, ignoring whitespace at line ends.
-    let file_lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let wanted: Vec<&str> = search.lines().map(str::trim_end).collect();
-    let starts: Vec<usize> = (0..file_lines.len().saturating_sub(wanted.len() - 1))
-        .filter(|&start| {
-            wanted
-                .iter()
-                .enumerate()
-                .all(|(offset, want)| file_lines[start + offset].trim_end() == *want)
-        })
-        .collect();
-    match starts.as_slice() {
-        [start] => {
-            let mut out: String = file_lines[..*start].concat();
-            out.push_str(&replace);
-            let rest = &file_lines[start + wanted.len()..];
-            // The last replaced line may have had no newline (end of file).
-            let replaced_last = file_lines[start + wanted.len() - 1];
-            if !replaced_last.ends_with('\n') && out.ends_with('\n') && rest.is_empty() {
-                out.pop();
-                if out.ends_with('\r') {
-                    out.pop();
-                }
-            }
-            out.push_str(&rest.concat());
-            Ok((out, MatchKind::TrailingWhitespace))
-        }
-        [] => Err(MatchError::NotFound {
-            path: path.to_string(),
-        }),
-        many => Err(MatchError::Ambiguous {
-            path: path.to_string(),
-            count: many.len(),
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,66 +252,39 @@ mod tests {
     }
 
     #[test]
-    fn a_search_must_match_exactly_once() {
-        let text = "fn a() {}\nfn b() {}\nfn a() {}\n";
-        assert_eq!(
-            apply_block(text, "fn b() {}\n", "fn c() {}\n", "x.rs").unwrap(),
-            (
-                "fn a() {}\nfn c() {}\nfn a() {}\n".to_string(),
-                MatchKind::Exact
-            )
-        );
-        assert_eq!(
-            apply_block(text, "fn a() {}\n", "", "x.rs"),
-            Err(MatchError::Ambiguous {
-                path: "x.rs".into(),
-                count: 2
-            })
-        );
-        assert_eq!(
-            apply_block(text, "fn z() {}\n", "", "x.rs"),
-            Err(MatchError::NotFound {
-                path: "x.rs".into()
-            })
-        );
+    fn labels_headings_and_fence_info_name_paths() {
+        for (line, path) in [
+            ("### src/a.rs", Some("src/a.rs")),
+            ("`src/a.rs`:", Some("src/a.rs")),
+            ("**src/a.rs**", Some("src/a.rs")),
+            ("File: `src/a.rs`", Some("src/a.rs")),
+            ("```rust src/a.rs", Some("src/a.rs")),
+            ("```rust", None),
+            ("Here is the change.", None),
+        ] {
+            assert_eq!(path_of(line).as_deref(), path, "{line}");
+        }
     }
 
     #[test]
-    fn only_trailing_whitespace_is_tolerated_and_reported() {
-        let text = "def f():   \n    return 1\n\nprint(f())";
-        let (out, kind) = apply_block(
-            text,
-            "def f():\n    return 1\n",
-            "def f():\n    return 2\n",
-            "f.py",
-        )
-        .unwrap();
-        assert_eq!(kind, MatchKind::TrailingWhitespace);
-        assert_eq!(out, "def f():\n    return 2\n\nprint(f())");
-        // Indentation is not whitespace at a line end: no match.
-        assert!(apply_block(text, "def f():\n  return 1\n", "", "f.py").is_err());
-        // The last line without a newline keeps having none.
-        let (out, _) = apply_block("a\nb  ", "b\n", "c\n", "t").unwrap();
-        assert_eq!(out, "a\nc");
-    }
-
-    #[test]
-    fn crlf_files_keep_their_line_endings() {
-        let text = "a\r\nb\r\n";
-        let (out, kind) = apply_block(text, "b\n", "c\nd\n", "w.txt").unwrap();
-        assert_eq!(kind, MatchKind::TrailingWhitespace);
-        assert_eq!(out, "a\r\nc\r\nd\r\n");
-    }
-
-    #[test]
-    fn an_empty_search_only_creates() {
+    fn fenced_files_take_their_path_from_the_line_before_or_the_info() {
+        let answer = "src/a.py\n```python\nx = 1\n```\n\n```rust src/b.rs\nfn b() {}\n```\n```\nloose\n```\n";
         assert_eq!(
-            apply_block("", "", "new\n", "n.rs").unwrap(),
-            ("new\n".to_string(), MatchKind::NewFile)
+            fenced_files(answer),
+            vec![
+                FencedFile {
+                    path: Some("src/a.py".into()),
+                    content: "x = 1\n".into()
+                },
+                FencedFile {
+                    path: Some("src/b.rs".into()),
+                    content: "fn b() {}\n".into()
+                },
+                FencedFile {
+                    path: None,
+                    content: "loose\n".into()
+                },
+            ]
         );
-        assert!(matches!(
-            apply_block("old\n", "", "new\n", "n.rs"),
-            Err(MatchError::EmptySearch { .. })
-        ));
     }
 }

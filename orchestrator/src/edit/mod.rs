@@ -24,6 +24,8 @@ pub mod check;
 mod executor;
 pub mod index;
 pub mod locations;
+pub mod matching;
+pub mod nearest;
 pub mod plan;
 pub mod prompts;
 pub mod run;
@@ -44,6 +46,7 @@ use tokio::sync::Notify;
 use crate::llm::LlmError;
 use crate::llm::reliable::Reliable;
 use crate::llm::trace::{TraceLog, now_rfc3339};
+use apply::ApplyOptions;
 use index::CodeIndex;
 use plan::{Plan, PlanError, Task};
 use run::{RunState, RunStatus, RunStore, TaskStatus};
@@ -256,6 +259,8 @@ pub struct SessionDeps {
     pub cancel: Cancel,
     /// Prompt sizes.
     pub budgets: PromptBudgets,
+    /// How tolerant applying workers' answers is.
+    pub apply: ApplyOptions,
     /// Long-term notes retrieved for this run.
     pub memory: Vec<String>,
 }
@@ -271,6 +276,7 @@ pub struct EditSession {
     on_event: Arc<dyn Fn(EditEvent) + Send + Sync>,
     cancel: Cancel,
     budgets: PromptBudgets,
+    apply: ApplyOptions,
     memory: Vec<String>,
     /// Where this invocation's limits count from.
     baseline: Baseline,
@@ -322,6 +328,7 @@ impl EditSession {
             on_event: deps.on_event,
             cancel: deps.cancel,
             budgets: deps.budgets,
+            apply: deps.apply,
             memory: deps.memory,
             baseline,
         }

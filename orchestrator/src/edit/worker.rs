@@ -198,12 +198,7 @@ impl EditSession {
         new_files: &[String],
     ) -> Result<(FileChanges, WorkerReply), Refusal> {
         let scope = apply::Scope { owned, new_files };
-        let applied = apply::apply_answer(
-            answer,
-            self.workspace.as_ref(),
-            scope,
-            &apply::ApplyOptions::default(),
-        )?;
+        let applied = apply::apply_answer(answer, self.workspace.as_ref(), scope, &self.apply)?;
         self.trace_step(
             "apply",
             step,
