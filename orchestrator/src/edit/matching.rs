@@ -10,8 +10,8 @@
 //! 3. [`MatchKind::Indentation`]: every line shifted by the same indentation (after turning
 //!    tabs into spaces or back, at one width); the REPLACE is shifted the same way.
 //! 4. [`MatchKind::BlankLines`]: blank lines ignored (with tier 3's shift allowed).
-//! 5. [`MatchKind::Elision`]: a `...` line in SEARCH stands for the lines between the exact
-//!    anchor lines on both sides; in REPLACE too, it keeps them.
+//! 5. [`MatchKind::Elision`]: a `...` line in SEARCH stands for one or more lines between the
+//!    exact anchor lines on both sides, inside the anchors' block; in REPLACE too, it keeps them.
 //!
 //! Invariant: a tier that finds more than one place refuses ([`MatchError::Ambiguous`]); it
 //! never falls through to a looser tier, and never picks one. Reordered lines, a misspelt line
@@ -396,6 +396,10 @@ fn elided(file: &[&str], search: &[&str], replace: &[&str]) -> Result<Vec<Placem
             let reachable: Vec<usize> = starts_of(seg, from)
                 .into_iter()
                 .filter(|&next| {
+                    // A `...` stands for at least one line.
+                    if next == from {
+                        return false;
+                    }
                     let inside = gap_is_inside(&file[from..next], file[from - 1], seg[0]);
                     left_block |= !inside;
                     inside

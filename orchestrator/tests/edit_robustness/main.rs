@@ -227,6 +227,9 @@ fn worker_answers_apply_correctly_or_are_refused_never_misapplied() {
             }
             Outcome::Wrong(why) => {
                 tally.wrong += 1;
+                if show.as_deref() == Some(case.mode) {
+                    println!("{} on {}: {why}\n{}", case.mode, case.source, case.answer);
+                }
                 wrong.push(format!("{} on {}: {why}", case.mode, case.source));
             }
         }

@@ -182,6 +182,12 @@ fn unsafe_elisions_are_refused() {
         ),
         Err(MatchError::Elision { .. })
     ));
+    // A `...` stands for at least one line: the nearer `}` right after the head is no place.
+    let nested = "fn f() {\n    if x {\n    }\n}\n";
+    assert!(matches!(
+        apply(nested, "    if x {\n...\n    }\n}\n", "y\n"),
+        Err(MatchError::NotFound { .. })
+    ));
     // A different number of `...` lines in REPLACE.
     assert!(matches!(
         apply(

@@ -43,6 +43,9 @@ pub(super) fn body_elision_case(ctx: &mut Ctx<'_>, start: usize, len: usize) {
     let replace = intended(&window);
     let expected = replaced(&ctx.ls, start, len, &replace);
     let path = ctx.path().to_string();
+    if !tail_is_unique(&window) {
+        return;
+    }
     let marker = format!("{}{} ...", indent_of(window[1]), comment_leader(&path));
     let mut elided = search[..2].to_vec();
     elided.push(marker);
@@ -68,6 +71,10 @@ pub(super) fn elision_into_next_case(ctx: &mut Ctx<'_>, start: usize, len: usize
     // The tail must occur only at the later block's end: where it also ends the first
     // block, the SEARCH does describe that one.
     let tail = &ctx.ls[next + next_len - 2..next + next_len];
+    // The head must be only where it is too, or the SEARCH describes the later block.
+    if trimmed_occurrences(&ctx.ls, &ctx.ls[start..start + 2]) != 1 {
+        return;
+    }
     if trimmed_occurrences(&ctx.ls, tail) != 1 {
         return;
     }
@@ -99,6 +106,9 @@ pub(super) fn elision_cases(ctx: &mut Ctx<'_>, start: usize, len: usize) {
     let replace = intended(&window);
     let expected = replaced(&ctx.ls, start, len, &replace);
     let path = ctx.path().to_string();
+    if !tail_is_unique(&window) {
+        return;
+    }
     let indent = indent_of(window[2]);
     let marker = match ctx.seed % 3 {
         0 => format!("{indent}..."),
@@ -130,4 +140,11 @@ pub(super) fn elision_cases(ctx: &mut Ctx<'_>, start: usize, len: usize) {
         answer(&block(&path, &join(&open), &join(&replace[..3]))),
         Expect::Refuse,
     );
+}
+
+/// Whether a window's last two lines occur once after its first two, so the place its
+/// elided SEARCH names is the window's own end and no nearer one.
+fn tail_is_unique(window: &[&str]) -> bool {
+    let n = window.len();
+    trimmed_occurrences(&window[2..], &window[n - 2..]) == 1
 }
