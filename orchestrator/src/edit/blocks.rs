@@ -79,7 +79,9 @@ fn path_of(line: &str) -> Option<String> {
     if let Some(info) = line.strip_prefix("```") {
         return path_in_info(info);
     }
-    if line.starts_with('#') {
+    // A heading names a path only when it looks like one (`### src/a.rs`, not `## Changes`).
+    let heading = line.starts_with('#');
+    if heading {
         line = line.trim_start_matches('#').trim();
     }
     for label in ["File:", "file:", "Path:", "path:"] {
@@ -90,7 +92,9 @@ fn path_of(line: &str) -> Option<String> {
     let line = line
         .trim_matches(|c| matches!(c, '`' | '*' | '"' | '\'' | ':'))
         .trim();
-    (!line.is_empty() && !line.contains(char::is_whitespace)).then(|| line.to_string())
+    let looks_like_path = !heading || line.contains('/') || line.contains('.');
+    (!line.is_empty() && !line.contains(char::is_whitespace) && looks_like_path)
+        .then(|| line.to_string())
 }
 
 /// A path in a fence's info string (```` ```rust src/lib.rs ````, ```` ```src/lib.rs ````):
@@ -260,6 +264,7 @@ mod tests {
             ("File: `src/a.rs`", Some("src/a.rs")),
             ("```rust src/a.rs", Some("src/a.rs")),
             ("```rust", None),
+            ("## Changes", None),
             ("Here is the change.", None),
         ] {
             assert_eq!(path_of(line).as_deref(), path, "{line}");

@@ -3,7 +3,9 @@
 //!
 //! Each case is labelled with the one correct result or "must refuse" (see `cases.rs`). The
 //! suite prints, per failure mode, how many answers applied correctly, were refused (sent
-//! back, by reason) or applied wrongly, and fails if any applied wrongly. The cases come
+//! back, by reason) or applied wrongly, and fails if any applied wrongly. For the near misses
+//! it also measures the feedback: whether the closest lines a refusal shows hold the lines
+//! meant, and whether a worker that copies them lands on its second call. The cases come
 //! from this repository's fixtures and its own sources; `QUARRY_EDIT_SUITE_CORPUS` (folders
 //! separated by `:`) adds real code from elsewhere, e.g. Django's sdist or the cargo registry.
 //!
@@ -13,12 +15,14 @@
 
 mod cases;
 
+use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use cases::{Case, Expect, Source};
 use quarry_orchestrator::edit::apply::{self, Refusal, Scope};
+use quarry_orchestrator::edit::blocks::parse_reply;
 use quarry_orchestrator::edit::workspace::Workspace;
 
 /// Source files the cases are built from, by extension.
@@ -155,36 +159,78 @@ fn options() -> apply::ApplyOptions {
     }
 }
 
-/// Whether the lines a refusal shows would let the retry land: for the near misses (a
-/// misremembered line, reordered lines, a broken indentation), does the closest region hold
-/// every line the answer was about?
+/// Whether the feedback on a near miss (a misremembered line, reordered lines, a broken
+/// indentation) lets the second call land: do the closest lines shown hold every line the
+/// answer was about, and does a worker that copies them land on the intended result?
 #[derive(Default)]
 struct Feedback {
     near_misses: usize,
     covered: usize,
+    landed: usize,
 }
 
 impl Feedback {
     fn count(&mut self, case: &Case, refusal: &Refusal) {
-        let Some((path, first, last)) = &case.target else {
+        let Some(near) = &case.near_miss else {
             return;
         };
         self.near_misses += 1;
         if let Some((shown, region)) = &refusal.closest
-            && shown == path
-            && region.first_line <= *first
-            && region.last_line >= *last
+            && *shown == near.path
+            && region.first_line <= near.lines.0
+            && region.last_line >= near.lines.1
         {
             self.covered += 1;
+        }
+        let Some(answer) = second_try(case, refusal) else {
+            return;
+        };
+        let retry = Case {
+            answer,
+            expect: Expect::Result(BTreeMap::from([(near.path.clone(), near.intended.clone())])),
+            ..case.clone()
+        };
+        if matches!(run(&retry), Outcome::Correct) {
+            self.landed += 1;
         }
     }
 
     fn print(&self) {
         println!(
-            "feedback: the closest lines shown hold the intended lines in {} of {} refused near misses",
-            self.covered, self.near_misses
+            "feedback on {} refused near misses: the closest lines shown hold the intended lines in {}; a worker copying them lands on its second call in {}",
+            self.near_misses, self.covered, self.landed
         );
     }
+}
+
+/// The answer of a worker told its SEARCH missed that copies, from the lines shown, the run
+/// most like its SEARCH (as many lines as it wrote), keeping its REPLACE.
+fn second_try(case: &Case, refusal: &Refusal) -> Option<String> {
+    let (path, region) = refusal.closest.as_ref()?;
+    let reply = parse_reply(&case.answer).ok()?;
+    let block = reply.blocks.first()?;
+    let search: Vec<&str> = block.search.lines().collect();
+    let shown: Vec<&str> = region.text.lines().collect();
+    if search.is_empty() || shown.len() < search.len() {
+        return None;
+    }
+    let alike = |start: usize| {
+        search
+            .iter()
+            .zip(&shown[start..])
+            .filter(|(a, b)| a.trim() == b.trim())
+            .count()
+    };
+    let best =
+        (0..=shown.len() - search.len()).max_by_key(|&start| (alike(start), Reverse(start)))?;
+    let copied: String = shown[best..best + search.len()]
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    Some(format!(
+        "{path}\n<<<<<<< SEARCH\n{copied}=======\n{}>>>>>>> REPLACE\n",
+        block.replace
+    ))
 }
 
 /// Per mode: cases, correct, refused, wrong.

@@ -41,8 +41,19 @@ pub struct Case {
     pub answer: String,
     /// The label.
     pub expect: Expect,
-    /// The lines (1-based, inclusive) the answer was about, when a retry could land there.
-    pub target: Option<(String, usize, usize)>,
+    /// For a near miss: what the answer was about, so a retry can be judged.
+    pub near_miss: Option<NearMiss>,
+}
+
+/// Where a refused near miss meant to land, and the file it meant to leave.
+#[derive(Debug, Clone)]
+pub struct NearMiss {
+    /// The file.
+    pub path: String,
+    /// The first and last line (1-based) the answer was about.
+    pub lines: (usize, usize),
+    /// The file's text after the intended edit.
+    pub intended: String,
 }
 /// A real file the cases are built from.
 pub struct Source {
@@ -208,7 +219,7 @@ impl Ctx<'_> {
         owned: Vec<String>,
         answer: String,
         expect: Expect,
-        target: Option<(String, usize, usize)>,
+        near_miss: Option<NearMiss>,
     ) {
         self.out.push(Case {
             mode,
@@ -217,7 +228,7 @@ impl Ctx<'_> {
             owned,
             answer,
             expect,
-            target,
+            near_miss,
         });
     }
 

@@ -9,7 +9,11 @@ pub(super) fn window_cases(ctx: &mut Ctx<'_>, start: usize, len: usize) {
     let replace = intended(&window);
     let expected = replaced(&ctx.ls, start, len, &replace);
     let path = ctx.path().to_string();
-    let target = Some((path.clone(), start + 1, start + len));
+    let near_miss = Some(NearMiss {
+        path: path.clone(),
+        lines: (start + 1, start + len),
+        intended: expected.clone(),
+    });
     let plain = block(&path, &join(&search), &join(&replace));
 
     ctx.push("exact", answer(&plain), ctx.result(expected.clone()));
@@ -201,7 +205,7 @@ pub(super) fn window_cases(ctx: &mut Ctx<'_>, start: usize, len: usize) {
                 vec![path.clone()],
                 answer(&block(&path, &join(&swapped), &join(&replace))),
                 Expect::Refuse,
-                target.clone(),
+                near_miss.clone(),
             );
         }
     }
@@ -214,7 +218,7 @@ pub(super) fn window_cases(ctx: &mut Ctx<'_>, start: usize, len: usize) {
             vec![path.clone()],
             answer(&block(&path, &join(&wrong), &join(&replace))),
             Expect::Refuse,
-            target.clone(),
+            near_miss.clone(),
         );
     }
     if let Some(i) = (0..len).find(|&i| !indent_of(window[i]).is_empty()) {
@@ -226,7 +230,7 @@ pub(super) fn window_cases(ctx: &mut Ctx<'_>, start: usize, len: usize) {
             vec![path.clone()],
             answer(&block(&path, &join(&broken), &join(&replace))),
             Expect::Refuse,
-            target.clone(),
+            near_miss.clone(),
         );
     }
 
