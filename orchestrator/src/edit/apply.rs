@@ -28,6 +28,7 @@ use serde::Serialize;
 use super::blocks::{EditBlock, FencedFile, WorkerReply, fenced_files, parse_reply};
 use super::matching::{self, MatchError, MatchKind, is_elision};
 use super::nearest::Region;
+use super::workspace::leaves_root;
 
 /// New file contents, by path (`None`: removed).
 pub type FileChanges = BTreeMap<String, Option<String>>;
@@ -270,9 +271,7 @@ fn resolve_path(
         return Ok(path.clone());
     }
     let cleaned = written.trim().replace('\\', "/");
-    let escapes = cleaned.starts_with('/')
-        || cleaned.chars().nth(1) == Some(':')
-        || cleaned.split('/').any(|part| part == "..");
+    let escapes = leaves_root(&cleaned).is_some();
     let tail = cleaned.trim_start_matches("./");
     let candidates: Vec<&String> = if escapes || tail.is_empty() {
         Vec::new()

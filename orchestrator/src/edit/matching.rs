@@ -503,10 +503,9 @@ fn split_elisions<'a>(lines: &[&'a str]) -> Vec<Vec<&'a str>> {
     pieces
 }
 
-/// `text` with lines `placement.start..end` replaced, in the file's line ends; a last line
+/// `text` (split into `lines`) with lines `placement.start..end` replaced, in the file's line ends; a last line
 /// without a line end keeps having none.
-fn splice(text: &str, placement: &Placement) -> String {
-    let lines = file_lines(text);
+fn splice(text: &str, lines: &[Line<'_>], placement: &Placement) -> String {
     let end_mark = line_end(text);
     let mut out: String = lines[..placement.start]
         .iter()
@@ -557,7 +556,8 @@ pub fn apply_block(
     replace: &str,
     path: &str,
 ) -> Result<(String, MatchKind), MatchError> {
-    let file: Vec<&str> = file_lines(text).iter().map(|l| l.text).collect();
+    let lines = file_lines(text);
+    let file: Vec<&str> = lines.iter().map(|l| l.text).collect();
     let search: Vec<&str> = search.lines().collect();
     let replace: Vec<&str> = replace.lines().collect();
     let reindent_error = || MatchError::Reindent {
@@ -589,7 +589,7 @@ pub fn apply_block(
         let found = tier()?;
         match found.as_slice() {
             [] => continue,
-            [one] => return Ok((splice(text, one), kind)),
+            [one] => return Ok((splice(text, &lines, one), kind)),
             many => {
                 return Err(MatchError::Ambiguous {
                     path: path.to_string(),

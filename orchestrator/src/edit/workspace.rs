@@ -21,6 +21,19 @@ use super::EditError;
 use super::apply::EditTarget;
 use super::run::{PendingWrite, RunStore};
 
+/// Why `path`, as written, names a place outside the repository root wherever it is read
+/// from (absolute, a drive letter, a `..` part), or `None`. Such a path is refused, and never
+/// reinterpreted as another one.
+pub fn leaves_root(path: &str) -> Option<&'static str> {
+    let raw = path.trim().replace('\\', "/");
+    if Path::new(&raw).is_absolute() || raw.chars().nth(1) == Some(':') {
+        return Some("absolute paths are refused; use a path relative to the repository root");
+    }
+    raw.split('/')
+        .any(|part| part == "..")
+        .then_some("`..` would leave the repository root")
+}
+
 /// The repository root and the edits of one run.
 pub struct Workspace {
     root: PathBuf,
@@ -68,23 +81,16 @@ impl Workspace {
         if raw.is_empty() {
             return Err("empty path".to_string());
         }
-        let as_path = Path::new(&raw);
-        if as_path.is_absolute() || raw.chars().nth(1) == Some(':') {
-            return Err(
-                "absolute paths are refused; use a path relative to the repository root"
-                    .to_string(),
-            );
+        if let Some(reason) = leaves_root(&raw) {
+            return Err(reason.to_string());
         }
         let mut parts: Vec<String> = Vec::new();
-        for component in as_path.components() {
+        for component in Path::new(&raw).components() {
             match component {
                 Component::Normal(part) => parts.push(part.to_string_lossy().to_string()),
                 Component::CurDir => {}
-                Component::ParentDir => {
-                    return Err("`..` would leave the repository root".to_string());
-                }
-                Component::RootDir | Component::Prefix(_) => {
-                    return Err("absolute paths are refused".to_string());
+                Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
+                    return Err("the path leaves the repository root".to_string());
                 }
             }
         }
