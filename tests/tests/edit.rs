@@ -473,6 +473,42 @@ fn a_search_that_does_not_match_goes_back_with_the_real_text() {
 }
 
 #[test]
+fn a_worker_that_keeps_missing_fails_its_task_with_a_one_line_error() {
+    let repo = Repo::fixture("py-notes");
+    keyword_index(&repo);
+    let stub = StubLlm::start(|request| {
+        if is_plan(request) {
+            return plan(vec![task(
+                "t1",
+                "Document slugify",
+                &["notes/export.py"],
+                &[],
+            )]);
+        }
+        block(
+            "notes/export.py",
+            "def slugify(title):\n",
+            "def slug(title):\n",
+        )
+    });
+    let run = repo.quarry_env(
+        &["edit", "document slugify", "--yes", "--json"],
+        &env(&stub),
+    );
+    assert!(!run.output.status.success());
+    let result: Value = serde_json::from_str(&run.stdout()).unwrap();
+    let error = result["tasks"]["t1"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("does not occur in notes/export.py"),
+        "{error}"
+    );
+    assert!(
+        !error.contains('\n'),
+        "the closest lines go to the worker, not here: {error}"
+    );
+}
+
+#[test]
 fn a_whole_new_small_file_is_applied_with_its_diff_and_a_snippet_is_not() {
     let repo = Repo::fixture("py-notes");
     keyword_index(&repo);

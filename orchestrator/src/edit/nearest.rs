@@ -18,10 +18,11 @@ pub struct Region {
 }
 
 impl Region {
-    /// The region as the worker reads it, after "does not occur in path".
+    /// The region as the worker reads it, on the lines after "does not occur in path" (so
+    /// that line alone still reads as a one-line error).
     pub fn describe(&self) -> String {
         let mut out = format!(
-            "; the most similar lines are {}-{}:\n```\n{}```",
+            "\nthe most similar lines are {}-{}:\n```\n{}```",
             self.first_line, self.last_line, self.text
         );
         if !self.missing.is_empty() {

@@ -102,7 +102,13 @@ impl EditSession {
                         &refusal.message,
                         &self.current_texts(&owned)?,
                     ));
-                    last_problem = refusal.message;
+                    // The user's error is one line: the worker also got the closest lines.
+                    last_problem = refusal
+                        .message
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
                     continue;
                 }
             };
