@@ -8,23 +8,31 @@ A query set is JSONL, one object per line:
 
 A hit answers a query when it is in `path` and either carries `symbol`, or covers `line` (the
 `def`/`fn` line) with a symbol ending in `name` (so a class outline spanning a method does not
-count for the method).
+count for the method). A "which files" case names `paths` instead: any hit in one of them
+answers it (path only), and it is also asked of the file view (`search --files`).
+
+    {"corpus": "quarry-self", "query": "edit: ...", "paths": ["orchestrator/src/edit/apply.rs"]}
 
 Corpora:
   django      the `django/` package of Django's sdist, with every docstring blanked
   crates      a few crates from ~/.cargo/registry/src, with every `///` doc comment blanked
+  rust-crates axum, serde_json, ignore and tokio from ~/.cargo/registry/src, docs kept
+              (hand-written developer questions, rust_questions.jsonl)
+  quarry-self this repository at SELF_PIN (`git archive`): commit subjects before it ask
+              for the files they changed (self_history.jsonl)
   rust-shop   fixtures/rust-shop as is        py-notes   fixtures/py-notes as is
 
 Blanking docs keeps line numbers and means keyword search cannot match a docstring query
 against the docstring it was taken from: the queries test finding code by what it does.
 
-  bench/eval.py run [--sets bench/eval/*.jsonl] [--modes hybrid,vector,keyword]
+  bench/eval.py run [--sets bench/eval/*.jsonl] [--modes keyword,vector,hybrid,files]
                     [--stores local,team] [--team-url URL]
 
 `--stores team` indexes and searches a team index (`QUARRY_QDRANT_URL`): BM25 as sparse
 vectors and hybrid fused in the store. `--team-url` is a Qdrant server's gRPC URL; by
 default an `edge://` directory in the work dir, which runs the same engine in process.
   bench/eval.py make-public            # regenerates bench/eval/{django,crates}_docs.jsonl
+  bench/eval.py make-history           # regenerates bench/eval/self_history.jsonl
 """
 
 from __future__ import annotations
@@ -48,7 +56,10 @@ sys.path.insert(0, str(HERE))
 from index_bench import default_quarry, django_source  # noqa: E402
 
 CRATES = ("ignore", "globset", "indicatif", "serde_json", "walkdir", "tempfile")
-MODES = ("keyword", "vector", "hybrid")
+QUESTION_CRATES = ("axum-0.8.9", "serde_json-1.0.154", "ignore-0.4.35", "tokio-1.54.1")
+# The commit the quarry-self corpus is taken at; its history before it makes the queries.
+SELF_PIN = "4d71b33f2892db70c74d01eeefb8daaff9efb75d"
+MODES = ("keyword", "vector", "hybrid", "files")
 
 
 # ---------------------------------------------------------------- corpora
@@ -102,6 +113,17 @@ def prepare(corpus: str, work: Path) -> Path:
         shutil.copytree(django_source() / "django", repo / "django")
         for path in repo.rglob("*.py"):
             blank_python_docstrings(path)
+    elif corpus == "rust-crates":
+        registry = Path.home() / ".cargo" / "registry" / "src"
+        for name in QUESTION_CRATES:
+            found = sorted(registry.glob(f"*/{name}"))
+            if not found:
+                raise SystemExit(f"{name} is not in ~/.cargo/registry/src (cargo fetch it)")
+            shutil.copytree(found[0], repo / name)
+    elif corpus == "quarry-self":
+        repo.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", SELF_PIN], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(repo)], input=archive.stdout, check=True)
     elif corpus == "crates":
         for crate in crates_source():
             shutil.copytree(crate, repo / crate.name)
@@ -176,9 +198,38 @@ def crate_queries(count: int, rng: random.Random) -> list[dict]:
     return rng.sample(candidates, min(count, len(candidates)))
 
 
+# Paths a change description should not be asked to find: docs every commit touches,
+# the lockfile, and query sets.
+HISTORY_SKIP = re.compile(r"^(README\.md|ARCHITECTURE\.md|Cargo\.lock|bench/eval/.*)$")
+
+
+def history_queries(max_files: int = 6) -> list[dict]:
+    """Each commit before SELF_PIN that changed 1..max_files files still at the pin: its
+    subject's first clause asks for those files."""
+    present = set(subprocess.run(["git", "-C", str(ROOT), "ls-tree", "-r", "--name-only", SELF_PIN],
+                                 capture_output=True, text=True, check=True).stdout.split())
+    log = subprocess.run(["git", "-C", str(ROOT), "log", "--first-parent", "--format=%x00%s",
+                          "--name-only", f"{SELF_PIN}~1"], capture_output=True, text=True, check=True).stdout
+    cases = []
+    for entry in log.split("\0")[1:]:
+        subject, *names = entry.strip().split("\n")
+        paths = sorted({n for n in names if n in present and not HISTORY_SKIP.match(n)})
+        query = subject.split("; ")[0].strip()
+        if 1 <= len(paths) <= max_files and len(query.split()) >= 4:
+            cases.append({"corpus": "quarry-self", "query": query, "paths": paths})
+    return cases
+
+
 # ---------------------------------------------------------------- running
 
+def answers_file(hit: dict, case: dict) -> bool:
+    """A file of the file view answers a case when it is (one of) the case's files."""
+    return hit["path"] in case.get("paths", [case.get("path")])
+
+
 def answers(hit: dict, case: dict) -> bool:
+    if "paths" in case:
+        return hit["path"] in case["paths"]
     if hit["path"] != case["path"]:
         return False
     symbol = hit.get("symbol") or ""
@@ -211,16 +262,19 @@ def run_eval(sets: list[Path], modes: list[str], quarry: Path, keep: Path | None
             for mode in modes:
                 label = mode if stores == ["local"] else f"{store} {mode}"
                 ranks = results[label].setdefault(corpus, [])
+                # `files` is the file view of a hybrid search, judged by path only.
+                view = ["--files", "--mode", "hybrid"] if mode == "files" else ["--mode", mode]
+                judge = answers_file if mode == "files" else answers
                 for case in (c for c in cases if c["corpus"] == corpus):
                     out = subprocess.run(
-                        [str(quarry), "search", case["query"], "--json", "-k", "10", "--mode", mode,
+                        [str(quarry), "search", case["query"], "--json", "-k", "10", *view,
                          "--root", str(repo)],
                         capture_output=True, text=True, env=env,
                     )
                     if out.returncode != 0:
                         raise SystemExit(out.stderr.strip())
                     hits = json.loads(out.stdout)
-                    ranks.append(next((i + 1 for i, h in enumerate(hits) if answers(h, case)), None))
+                    ranks.append(next((i + 1 for i, h in enumerate(hits) if judge(h, case)), None))
     print_table(results, corpora)
     if keep is None:
         shutil.rmtree(work, ignore_errors=True)
@@ -253,10 +307,17 @@ def main() -> None:
     run.add_argument("--keep", type=Path, help="work dir to keep (and reuse) the indexed copies")
     run.add_argument("--stores", default="local", help="local, team, or both: local,team")
     run.add_argument("--team-url", help="the team store (default: an edge:// dir in the work dir)")
+    sub.add_parser("make-history")
     make = sub.add_parser("make-public")
     make.add_argument("--django", type=int, default=50)
     make.add_argument("--crates", type=int, default=30)
     args = parser.parse_args()
+    if args.command == "make-history":
+        cases = history_queries()
+        out = HERE / "eval" / "self_history.jsonl"
+        out.write_text("".join(json.dumps(c) + "\n" for c in cases))
+        print(f"wrote {len(cases)} queries to {out}", file=sys.stderr)
+        return
     if args.command == "make-public":
         rng = random.Random(20261126)
         for name, cases in [("django_docs", django_queries(args.django, rng)),
