@@ -26,8 +26,8 @@ use quarry_orchestrator::config::{Config, Environment, FlagOverrides};
 use quarry_orchestrator::edit::run::RunStore;
 use quarry_orchestrator::edit::{ApproveAll, Cancel};
 use quarry_retriever::{
-    ContextPack, GraphAnswer, GraphRequest, Hit, Lookup, Mode, Retriever, SearchRequest, Source,
-    TestScope, open_reader, open_team_reader,
+    ContextPack, GraphAnswer, GraphRequest, Hit, Lookup, Mode, Retriever, SearchError,
+    SearchRequest, Source, TestScope, open_reader, open_team_reader,
 };
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -118,6 +118,8 @@ struct SearchArgs {
     source: Option<String>,
     /// Test code: `include` (default), `exclude` or `only`; hits that are tests carry `test: true`.
     tests: Option<String>,
+    /// Rank files instead of chunks (for "which files" questions): returns [{path, lang, score, spans: [{start_line, end_line, symbol, kind, score}]}], each file scored by all its matching chunks.
+    files: Option<bool>,
 }
 
 /// Arguments of the `definitions` and `references` tools.
@@ -222,7 +224,7 @@ impl QuarryMcp {
     }
 
     #[tool(
-        description = "Search the repository's code index. Returns a JSON array of hits, best first: {path, start_line, end_line, symbol, kind, lang, score, text}, paths relative to the repository root, lines 1-based inclusive. Use identifiers for definitions (`Config::load`) and plain words for behaviour (`where are failed uploads retried`). Follow up with read_chunk for more lines around a hit."
+        description = "Search the repository's code index. Returns a JSON array of hits, best first: {path, start_line, end_line, symbol, kind, lang, score, text}, paths relative to the repository root, lines 1-based inclusive. Use identifiers for definitions (`Config::load`) and plain words for behaviour (`where are failed uploads retried`). With `files: true`, returns ranked files with their best spans instead (for \"which files\" questions). Follow up with read_chunk for more lines around a hit."
     )]
     async fn search(
         &self,
@@ -259,9 +261,25 @@ impl QuarryMcp {
             tests,
         };
         let server = self.clone();
-        let result = tokio::task::spawn_blocking(move || server.search_blocking(request)).await;
+        let result = if args.files == Some(true) {
+            tokio::task::spawn_blocking(move || {
+                server
+                    .searched(
+                        request,
+                        |daemon, request| Ok(daemon.search_files(request)?.0),
+                        |retriever, request| retriever.search_files(request),
+                    )
+                    .map(|files| json_result(&files))
+            })
+            .await
+        } else {
+            tokio::task::spawn_blocking(move || {
+                server.search_blocking(request).map(|h| json_result(&h))
+            })
+            .await
+        };
         Ok(match result {
-            Ok(Ok(hits)) => json_result(&hits),
+            Ok(Ok(found)) => found,
             Ok(Err(e)) => tool_error(format!("{e:#}")),
             Err(e) => tool_error(format!("search failed: {e}")),
         })
@@ -574,18 +592,33 @@ impl QuarryMcp {
     }
 
     fn search_blocking(&self, request: SearchRequest) -> Result<Vec<Hit>> {
+        self.searched(
+            request,
+            |daemon, request| Ok(daemon.search(request)?.0),
+            |retriever, request| retriever.search(request),
+        )
+    }
+
+    /// Runs a search through the daemon when one runs, otherwise on the server's own handle
+    /// (keyword only while another process writes the index).
+    fn searched<T>(
+        &self,
+        request: SearchRequest,
+        through_daemon: impl FnOnce(&mut DaemonClient, SearchRequest) -> Result<T>,
+        local: impl FnOnce(&mut Retriever, &SearchRequest) -> Result<T, SearchError>,
+    ) -> Result<T> {
         self.check_indexing()?;
         if !self.team
             && let Some(mut daemon) = DaemonClient::connect(&self.layout)
         {
-            return Ok(daemon.search(request)?.0);
+            return through_daemon(&mut daemon, request);
         }
         self.with_local(|retriever, writer_busy| {
             let mut request = request;
             if writer_busy && request.mode == Mode::Hybrid {
                 request.mode = Mode::Keyword;
             }
-            Ok(retriever.search(&request)?)
+            Ok(local(retriever, &request)?)
         })
     }
 

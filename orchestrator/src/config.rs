@@ -20,6 +20,7 @@ pub use quarry_indexer::config::{
 };
 pub use quarry_indexer::team::TeamTarget;
 pub use quarry_indexer::team::settings::StoreSettings;
+pub use quarry_retriever::settings::SearchSettings;
 
 use crate::llm::Provider;
 use crate::llm::anthropic::AnthropicProvider;
@@ -146,6 +147,8 @@ pub struct Config {
     pub edit: EditSettings,
     /// Where the index lives.
     pub store: StoreSettings,
+    /// How searches rank (`[search]`).
+    pub search: SearchSettings,
     /// The configuration files looked at, and whether each exists.
     pub files: Vec<(PathBuf, bool)>,
 }
@@ -435,8 +438,9 @@ impl Config {
     /// Loads the configuration for the repository in `env`, with `flags` on top.
     pub fn load(env: &Environment, flags: &FlagOverrides) -> Result<Config, ConfigError> {
         let files = ConfigFiles::read(env)?;
-        files.check_sections(&["llm", "ask", "edit", "store"])?;
+        files.check_sections(&["llm", "ask", "edit", "store", "search"])?;
         let store = StoreSettings::from_files(&files, env)?;
+        let search = SearchSettings::from_files(&files, env)?;
         let ask = AskSettings::from_files(&files)?;
         let edit = EditSettings::from_files(&files)?;
         let llm = LlmSettings::from_files(&files, env, flags)?;
@@ -445,6 +449,7 @@ impl Config {
             ask,
             edit,
             store,
+            search,
             files: files.looked_at,
         })
     }

@@ -3,6 +3,11 @@
 //! Reciprocal rank fusion: a chunk scores `Σ weight / (k + rank)` over the rankings it appears
 //! in, so agreement between retrievers wins and neither retriever's raw scores (BM25 is
 //! unbounded, cosine is not) need calibrating. With one ranking, its own scores are kept.
+//!
+//! The weights depend on the query's [`QueryClass`]: an identifier is best found by its exact
+//! tokens, a question in words by meaning, a phrase (a docstring, a commit subject) by both.
+//! [`FusionProfile::default`] holds weights learned on `bench/eval` (`bench/rank_tune.py fit`).
+//!
 //! On top, a query that is a bare identifier (`Config::load`, `parse_json`) lifts the chunks
 //! that *define* it to the top, in fused order: asking for a name means asking for its
 //! definition, whatever mentions it more often.
@@ -33,6 +38,103 @@ impl Default for FusionWeights {
         }
     }
 }
+
+/// The shape of a query, which decides how the two retrievers are weighed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryClass {
+    /// A bare identifier or path of identifiers: `Config::load`, `parse_json`, `NoteStore add`.
+    Identifier,
+    /// A question: ends with `?` or starts with a question word (`how`, `where`, `does`, ...).
+    Question,
+    /// Any other words: a description, a docstring's sentence, a commit subject.
+    Phrase,
+}
+
+/// Words that open a question.
+const QUESTION_WORDS: [&str; 15] = [
+    "how", "where", "what", "why", "which", "when", "who", "does", "do", "is", "are", "can",
+    "should", "find", "show",
+];
+
+impl QueryClass {
+    /// The class of `query` (the same rule as `bench/rank_tune.py`'s `query_class`).
+    pub fn of(query: &str) -> Self {
+        if identifier_query(query).is_some() {
+            return QueryClass::Identifier;
+        }
+        let first = query
+            .split_whitespace()
+            .next()
+            .map(str::to_lowercase)
+            .unwrap_or_default();
+        if query.trim_end().ends_with('?') || QUESTION_WORDS.contains(&first.as_str()) {
+            QueryClass::Question
+        } else {
+            QueryClass::Phrase
+        }
+    }
+}
+
+/// Fusion weights per [`QueryClass`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FusionProfile {
+    /// For identifiers.
+    pub identifier: FusionWeights,
+    /// For questions.
+    pub question: FusionWeights,
+    /// For phrases.
+    pub phrase: FusionWeights,
+}
+
+impl FusionProfile {
+    /// The same weights for every class.
+    pub fn uniform(weights: FusionWeights) -> Self {
+        FusionProfile {
+            identifier: weights,
+            question: weights,
+            phrase: weights,
+        }
+    }
+
+    /// The weights for `query`.
+    pub fn for_query(&self, query: &str) -> &FusionWeights {
+        match QueryClass::of(query) {
+            QueryClass::Identifier => &self.identifier,
+            QueryClass::Question => &self.question,
+            QueryClass::Phrase => &self.phrase,
+        }
+    }
+}
+
+impl Default for FusionProfile {
+    /// Learned on `bench/eval` by `bench/rank_tune.py fit` (vector weight fixed at 1).
+    fn default() -> Self {
+        FusionProfile {
+            identifier: FusionWeights {
+                keyword: LEARNED_IDENTIFIER.0,
+                vector: 1.0,
+                k: LEARNED_IDENTIFIER.1,
+            },
+            question: FusionWeights {
+                keyword: LEARNED_QUESTION.0,
+                vector: 1.0,
+                k: LEARNED_QUESTION.1,
+            },
+            phrase: FusionWeights {
+                keyword: LEARNED_PHRASE.0,
+                vector: 1.0,
+                k: LEARNED_PHRASE.1,
+            },
+        }
+    }
+}
+
+/// Learned (keyword weight, rank offset) per class. Identifiers keep plain fusion: the sets
+/// hold none (the exact-definition lift decides them). Questions lean on vectors; phrases
+/// weigh both alike but trust the top ranks more (k 10, not 60).
+const LEARNED_IDENTIFIER: (f32, f32) = (1.0, 60.0);
+const LEARNED_QUESTION: (f32, f32) = (0.25, 20.0);
+const LEARNED_PHRASE: (f32, f32) = (1.0, 10.0);
 
 /// A candidate after fusion.
 pub(crate) struct Fused {
@@ -104,7 +206,7 @@ pub(crate) fn fuse(
 /// The query as a normalised identifier path (`config.load`) when it names a symbol: words
 /// of letters, digits and `_`, joined by `::`, `.` or spaces (`NoteStore add`), with at least
 /// one letter.
-fn identifier_query(query: &str) -> Option<String> {
+pub(crate) fn identifier_query(query: &str) -> Option<String> {
     let words: Vec<&str> = query.split_whitespace().collect();
     if words.is_empty() || words.len() > 4 {
         return None;
@@ -208,6 +310,40 @@ mod tests {
         };
         let fused = fuse(&keyword, &vector, &weights, "x y", &HashMap::new());
         assert_eq!(ids(&fused)[0], "b");
+    }
+
+    #[test]
+    fn queries_are_classed() {
+        assert_eq!(QueryClass::of("Config::load"), QueryClass::Identifier);
+        assert_eq!(QueryClass::of("parse_json"), QueryClass::Identifier);
+        assert_eq!(
+            QueryClass::of("where are failed uploads retried"),
+            QueryClass::Question
+        );
+        assert_eq!(
+            QueryClass::of("does the walker follow symlinks?"),
+            QueryClass::Question
+        );
+        assert_eq!(
+            QueryClass::of("Returns an empty matcher that never matches"),
+            QueryClass::Phrase
+        );
+    }
+
+    #[test]
+    fn each_class_gets_its_learned_weights() {
+        let profile = FusionProfile::default();
+        let question = profile.for_query("how are retries spaced out?");
+        assert!(question.keyword < question.vector, "{question:?}");
+        let phrase = profile.for_query("skip files larger than the limit");
+        assert_eq!((phrase.keyword, phrase.k), (1.0, 10.0));
+        assert_eq!(*profile.for_query("RetryPolicy"), FusionWeights::default());
+        // A question's vector favourite beats its keyword favourite at mirrored ranks.
+        let keyword = ranking(&["kw", "vec"]);
+        let vector = ranking(&["vec", "kw"]);
+        let q = "how are retries spaced out?";
+        let fused = fuse(&keyword, &vector, profile.for_query(q), q, &HashMap::new());
+        assert_eq!(fused[0].id, "vec");
     }
 
     #[test]

@@ -12,28 +12,36 @@
 //! candidates; everything after the candidates (the candidate loop, filters,
 //! de-duplication, the exact-definition lift, packing, the repository map) is written once.
 
+mod cross_rank;
+mod file_view;
 mod filter;
 mod fusion;
 pub mod graph;
 mod history;
+mod items;
 mod map;
 pub mod open;
 pub mod pack;
+mod rank;
+pub mod settings;
 mod source;
 mod team;
 
 use std::collections::HashMap;
 use std::str::FromStr;
 
+use quarry_indexer::config::Environment;
 use quarry_indexer::embed::{Embedder, VectorModel};
 use quarry_indexer::team::{TeamLocation, TeamStore};
 use quarry_indexer::{Chunk, ChunkKind, IndexError, IndexLayout, lang};
 use serde::{Deserialize, Serialize};
 
-pub use fusion::FusionWeights;
+pub use file_view::{FileHit, FileSpan, SPANS_PER_FILE};
+pub use fusion::{FusionProfile, FusionWeights, QueryClass};
 pub use graph::{GraphAnswer, GraphRequest, Lookup, SiteHit, Target};
 pub use open::{Fallback, IndexOwner, Reader, open_reader, open_team_reader};
 pub use pack::{ContextItem, ContextPack, ContextRole};
+pub use rank::{RERANKED, RankSignals};
 
 use filter::ChunkFilter;
 use source::{CandidateSource, LocalSource};
@@ -117,6 +125,9 @@ pub enum SearchError {
         .0.collection, .0.address, .0.backend
     )]
     NoTeamIndex(TeamLocation),
+    /// The file view was asked of commits.
+    #[error("--files ranks files of code; it cannot be combined with --source commits or all")]
+    FilesOfCommits,
     /// `*` (every definition) was asked without a path filter.
     #[error("`*` lists every definition of the files --path selects; give --path (a file or glob)")]
     WholeFilesNeedPath,
@@ -312,7 +323,7 @@ pub struct Hit {
 }
 
 /// A hit's rank (1-based) and raw score in each retriever that found it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Explain {
     /// Rank among BM25 candidates.
     pub keyword_rank: Option<usize>,
@@ -331,7 +342,10 @@ pub struct Retriever {
     layout: IndexLayout,
     code: Box<dyn CandidateSource>,
     embedder: Option<Box<dyn Embedder>>,
-    weights: FusionWeights,
+    fusion: FusionProfile,
+    signals: RankSignals,
+    /// The optional cross-encoder after the signals (`[search] reranker`).
+    cross: cross_rank::CrossStage,
     /// The commit stores, opened on the first search of commits.
     commits: Option<history::CommitStores>,
 }
@@ -355,7 +369,15 @@ impl Retriever {
             layout: layout.clone(),
             code,
             embedder: None,
-            weights: FusionWeights::default(),
+            fusion: FusionProfile::default(),
+            signals: RankSignals::default(),
+            cross: cross_rank::CrossStage::configured(
+                settings::SearchSettings::load_lenient(&Environment::from_process(Some(
+                    &layout.root,
+                )))
+                .reranker
+                .map(|r| r.value),
+            ),
             commits: None,
         }
     }
@@ -400,10 +422,22 @@ impl Retriever {
         Ok(self)
     }
 
-    /// Sets the fusion weights.
-    pub fn with_weights(mut self, weights: FusionWeights) -> Self {
-        self.weights = weights;
+    /// Sets the fusion weights per query class.
+    pub fn with_fusion(mut self, fusion: FusionProfile) -> Self {
+        self.fusion = fusion;
         self
+    }
+
+    /// Sets the ranking stage's signal weights ([`RankSignals::NONE`] keeps the fused order).
+    pub fn with_signals(mut self, signals: RankSignals) -> Self {
+        self.signals = signals;
+        self
+    }
+
+    /// Why the configured reranker (`[search] reranker`) is not used, once a search found
+    /// out: searches then rank by the signals alone.
+    pub fn reranker_note(&self) -> Option<&str> {
+        self.cross.unavailable()
     }
 
     /// The best `k` chunks (or commits) for the request, best first, none overlapping
@@ -479,7 +513,10 @@ impl Retriever {
             _ => None,
         };
         match &self.commits {
-            Some(commits) => commits.ranked(request, query_vector.as_deref(), &self.weights),
+            // Commit rankings keep plain 1:1 fusion: the learned weights are for code.
+            Some(commits) => {
+                commits.ranked(request, query_vector.as_deref(), &FusionWeights::default())
+            }
             None => Ok(Vec::new()),
         }
     }
@@ -531,7 +568,7 @@ impl Retriever {
             let mut fused = fusion::fuse(
                 &found.keyword,
                 &found.vector,
-                &self.weights,
+                self.fusion.for_query(&request.query),
                 &request.query,
                 &found.chunks,
             );
@@ -542,7 +579,15 @@ impl Retriever {
                     candidate.explain.vector_score = None;
                 }
             }
-            let hits = select(fused, &found.chunks, &filter, request.k);
+            // The ranking stage re-orders fused rankings, the ones its weights were learned
+            // on; a single retriever's ranking keeps its own order.
+            if found.fused_by_store || !(found.keyword.is_empty() || found.vector.is_empty()) {
+                rank::rerank(&mut fused, &found.chunks, &request.query, &self.signals);
+                self.cross
+                    .rerank(&mut fused, &found.chunks, &filter, &request.query);
+            }
+            let mut items = items::Items::new(self.code.as_ref());
+            let hits = select(fused, &found.chunks, &filter, request.k, &mut items)?;
             if hits.len() == request.k || found.exhausted || limit >= MAX_CANDIDATES {
                 return Ok(hits);
             }
@@ -551,13 +596,15 @@ impl Retriever {
     }
 }
 
-/// The first `k` fused candidates that pass the filter and overlap no better one.
+/// The first `k` fused candidates that pass the filter and overlap no better one, each
+/// window of a long item widened to the item (`items.rs`).
 pub(crate) fn select(
     fused: Vec<fusion::Fused>,
     chunks: &HashMap<String, Chunk>,
     filter: &ChunkFilter,
     k: usize,
-) -> Vec<Ranked> {
+    items: &mut items::Items<'_>,
+) -> Result<Vec<Ranked>, SearchError> {
     let mut hits: Vec<Ranked> = Vec::with_capacity(k);
     for candidate in fused {
         let Some(chunk) = chunks.get(&candidate.id) else {
@@ -569,8 +616,12 @@ pub(crate) fn select(
         if hits.iter().any(|h| overlapping(&h.chunk, chunk)) {
             continue;
         }
+        let chunk = items.whole(chunk)?;
+        if hits.iter().any(|h| overlapping(&h.chunk, &chunk)) {
+            continue;
+        }
         hits.push(Ranked {
-            chunk: chunk.clone(),
+            chunk,
             score: round(candidate.score),
             explain: candidate.explain,
         });
@@ -586,7 +637,7 @@ pub(crate) fn select(
             hits[i].score = hits[i + 1].score;
         }
     }
-    hits
+    Ok(hits)
 }
 
 /// One ranked chunk, before it is shaped into a [`Hit`].

@@ -75,6 +75,12 @@ pub(crate) trait CandidateSource: Send {
     fn files(&self) -> Result<BTreeMap<String, Vec<String>>, SearchError>;
     /// The chunks of these ids that exist.
     fn chunks_by_id(&self, ids: &[String]) -> Result<HashMap<String, Chunk>, SearchError>;
+    /// Every chunk of the file at `path` (the windows of a long item are read back whole
+    /// through this, see `items.rs`).
+    fn chunks_of_path(&self, path: &str) -> Result<Vec<Chunk>, SearchError> {
+        let ids = self.files()?.remove(path).unwrap_or_default();
+        Ok(self.chunks_by_id(&ids)?.into_values().collect())
+    }
     /// Every chunk that defines (or references) one of `names`: exhaustive, in no
     /// particular order (the code graph's lookups).
     fn chunks_naming(&self, role: NameRole, names: &[String]) -> Result<Vec<Chunk>, SearchError>;
@@ -219,6 +225,10 @@ impl CandidateSource for LocalSource {
 
     fn chunks_by_id(&self, ids: &[String]) -> Result<HashMap<String, Chunk>, SearchError> {
         Ok(self.keyword.chunks_by_id(ids)?)
+    }
+
+    fn chunks_of_path(&self, path: &str) -> Result<Vec<Chunk>, SearchError> {
+        Ok(self.keyword.chunks_of_path(path)?)
     }
 
     fn chunks_naming(&self, role: NameRole, names: &[String]) -> Result<Vec<Chunk>, SearchError> {

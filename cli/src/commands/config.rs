@@ -200,5 +200,10 @@ fn rows(config: &Config) -> Vec<Row> {
     }
     rows.push(row("store.on_disk", &store.on_disk));
     rows.push(row("store.timeout_secs", &store.timeout_secs));
+    rows.push(optional(
+        "search.reranker",
+        config.search.reranker.as_ref(),
+        false,
+    ));
     rows
 }

@@ -23,7 +23,7 @@ use quarry_orchestrator::edit::{
 };
 use quarry_orchestrator::llm::trace::TraceLog;
 use quarry_orchestrator::memory::{recall_notes, remember_run};
-use quarry_retriever::{ContextPack, GraphAnswer, GraphRequest, Retriever, SearchRequest};
+use quarry_retriever::{ContextPack, FileHit, GraphAnswer, GraphRequest, Retriever, SearchRequest};
 use serde::Serialize;
 
 use crate::commands::config::LlmArgs;
@@ -166,6 +166,11 @@ impl DaemonIndex {
 impl CodeIndex for DaemonIndex {
     async fn pack(&self, request: SearchRequest, budget: usize) -> Result<ContextPack, EditError> {
         self.call(move |daemon| daemon.pack(request, budget)).await
+    }
+
+    async fn files(&self, request: SearchRequest) -> Result<Vec<FileHit>, EditError> {
+        self.call(move |daemon| daemon.search_files(request).map(|(files, _)| files))
+            .await
     }
 
     async fn repo_map(&self, priority: Vec<String>, budget: usize) -> Result<String, EditError> {

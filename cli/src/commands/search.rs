@@ -8,7 +8,7 @@ use clap::Args;
 use quarry_indexer::IndexLayout;
 use quarry_indexer::embed::ModelSlot;
 use quarry_retriever::{
-    Hit, Mode, Reader, SearchRequest, Source, TestScope, open_reader, open_team_reader,
+    FileHit, Hit, Mode, Reader, SearchRequest, Source, TestScope, open_reader, open_team_reader,
 };
 
 use crate::commands::find_layout;
@@ -55,6 +55,12 @@ pub struct SearchArgs {
     #[arg(long)]
     json: bool,
 
+    /// Rank files instead of chunks: each file scored by all its matching chunks, with its
+    /// best spans (`--json`: path, lang, score, spans of start_line, end_line, symbol, kind,
+    /// score; `test: true` on test code).
+    #[arg(long)]
+    files: bool,
+
     /// code, commits (the git history: messages and changed paths) or all.
     #[arg(long, default_value = "code", value_name = "SOURCE")]
     source: Source,
@@ -82,6 +88,9 @@ pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
         source: args.source,
         tests: args.tests,
     };
+    if args.files {
+        return run_files(&layout, &request, args.json);
+    }
     let hits = match open_index(&layout, team_setup(&layout.root)?, request.mode)? {
         IndexAccess::Daemon(mut daemon) => {
             let (hits, note) = daemon.search(request)?;
@@ -92,9 +101,13 @@ pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
         }
         IndexAccess::Direct(mut reader) => {
             let mode = reader.mode;
-            reader
+            let hits = reader
                 .retriever
-                .search(&SearchRequest { mode, ..request })?
+                .search(&SearchRequest { mode, ..request })?;
+            if let Some(note) = reader.retriever.reranker_note() {
+                eprintln!("note: {note}");
+            }
+            hits
         }
     };
 
@@ -117,6 +130,72 @@ pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
             writeln!(out)?;
         }
         write_hit(&mut out, hit, &words, style)?;
+    }
+    Ok(())
+}
+
+/// `quarry search --files`: ranked files, each with its best spans.
+fn run_files(layout: &IndexLayout, request: &SearchRequest, json: bool) -> Result<()> {
+    let files = match open_index(layout, team_setup(&layout.root)?, request.mode)? {
+        IndexAccess::Daemon(mut daemon) => {
+            let (files, note) = daemon.search_files(request.clone())?;
+            if let Some(note) = note {
+                eprintln!("note: {note}");
+            }
+            files
+        }
+        IndexAccess::Direct(mut reader) => {
+            let mode = reader.mode;
+            reader.retriever.search_files(&SearchRequest {
+                mode,
+                ..request.clone()
+            })?
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if json {
+        serde_json::to_writer(&mut out, &files)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if files.is_empty() {
+        eprintln!(
+            "no matches for `{}`",
+            crate::format::sanitize(&request.query)
+        );
+        return Ok(());
+    }
+    let style = Style::stdout();
+    for file in &files {
+        write_file(&mut out, file, style)?;
+    }
+    Ok(())
+}
+
+/// One ranked file: its path and score, then a line per span.
+fn write_file(out: &mut impl Write, file: &FileHit, style: Style) -> Result<()> {
+    use crate::format::sanitize;
+    writeln!(
+        out,
+        "{}  {}",
+        style.path(&sanitize(&file.path)),
+        style.dim(&format!(
+            "{}{} · {}",
+            file.lang,
+            if file.test { " · test" } else { "" },
+            file.score
+        ))
+    )?;
+    for span in &file.spans {
+        let symbol = span.symbol.as_deref().map(sanitize).unwrap_or_default();
+        writeln!(
+            out,
+            "  {}  {}  {}",
+            style.line(&format!("{}-{}", span.start_line, span.end_line)),
+            style.symbol(&symbol),
+            style.dim(&span.kind)
+        )?;
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Result, anyhow, bail};
 use quarry_indexer::IndexLayout;
 use quarry_indexer::sync::{SettingsOverrides, SyncReport};
-use quarry_retriever::{ContextPack, GraphAnswer, GraphRequest, Hit, SearchRequest};
+use quarry_retriever::{ContextPack, FileHit, GraphAnswer, GraphRequest, Hit, SearchRequest};
 
 use super::protocol::{
     DaemonInfo, PROTOCOL_VERSION, Request, RequestLine, Response, ResponseLine, socket_path,
@@ -81,6 +81,17 @@ impl DaemonClient {
         match self.call(Request::Search { request }, SEARCH_TIMEOUT)? {
             Response::Hits { hits, note } => Ok((hits, note)),
             other => Err(unexpected("search", &other)),
+        }
+    }
+
+    /// Ranks files through the daemon, with a note as for [`DaemonClient::search`].
+    pub fn search_files(
+        &mut self,
+        request: SearchRequest,
+    ) -> Result<(Vec<FileHit>, Option<String>)> {
+        match self.call(Request::SearchFiles { request }, SEARCH_TIMEOUT)? {
+            Response::Files { files, note } => Ok((files, note)),
+            other => Err(unexpected("file search", &other)),
         }
     }
 

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use quarry_indexer::IndexLayout;
 use quarry_indexer::sync::{SettingsOverrides, SyncReport};
-use quarry_retriever::{ContextPack, GraphAnswer, GraphRequest, Hit, SearchRequest};
+use quarry_retriever::{ContextPack, FileHit, GraphAnswer, GraphRequest, Hit, SearchRequest};
 use serde::{Deserialize, Serialize};
 
 /// Bumped on any incompatible change.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Longest socket path the OS accepts is 107 bytes; longer index paths use the temp folder.
 const MAX_SOCKET_PATH: usize = 100;
@@ -49,6 +49,11 @@ pub enum Request {
     Status,
     /// Search the index.
     Search {
+        /// The search.
+        request: SearchRequest,
+    },
+    /// Rank files by their chunks (`quarry search --files`).
+    SearchFiles {
         /// The search.
         request: SearchRequest,
     },
@@ -98,6 +103,13 @@ pub enum Response {
     Hits {
         /// The hits.
         hits: Vec<Hit>,
+        /// A note for stderr.
+        note: Option<String>,
+    },
+    /// Ranked files, with a note to show (as for [`Response::Hits`]).
+    Files {
+        /// The files.
+        files: Vec<FileHit>,
         /// A note for stderr.
         note: Option<String>,
     },

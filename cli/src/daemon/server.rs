@@ -383,6 +383,10 @@ async fn handle(
             let shared = shared.clone();
             blocking(move || shared.search(request)).await
         }
+        Request::SearchFiles { request } => {
+            let shared = shared.clone();
+            blocking(move || shared.search_files(request)).await
+        }
         Request::Graph { request } => {
             let shared = shared.clone();
             blocking(move || shared.graph(request)).await
@@ -531,6 +535,14 @@ impl Shared {
             request,
             |retriever, request| retriever.search(request),
             |hits, note| Response::Hits { hits, note },
+        )
+    }
+
+    fn search_files(&self, request: SearchRequest) -> Response {
+        self.answer(
+            request,
+            |retriever, request| retriever.search_files(request),
+            |files, note| Response::Files { files, note },
         )
     }
 

@@ -7,6 +7,7 @@
 //! unchanged chunk is never embedded twice, even when edits above it move its lines.
 
 pub mod cache;
+pub mod cross;
 pub mod onnx;
 
 use crate::chunk::{Chunk, ChunkKind};

@@ -135,7 +135,7 @@ impl Embedder for OnnxEmbedder {
 }
 
 /// Loads the ONNX Runtime shared library once; later calls return the first outcome.
-fn load_runtime() -> Result<(), EmbedError> {
+pub(crate) fn load_runtime() -> Result<(), EmbedError> {
     static LOADED: OnceLock<Result<(), EmbedError>> = OnceLock::new();
     let outcome = LOADED.get_or_init(|| {
         let path = std::env::var_os("ORT_DYLIB_PATH").map_or_else(

@@ -461,6 +461,26 @@ impl KeywordIndex {
         doc
     }
 
+    /// Every chunk of the file at `path`, in index order.
+    pub fn chunks_of_path(&self, path: &str) -> Result<Vec<Chunk>, IndexError> {
+        let query = TermQuery::new(
+            Term::from_field_text(self.fields.path, path),
+            IndexRecordOption::Basic,
+        );
+        let searcher = self.reader.searcher();
+        let mut addresses: Vec<_> = searcher
+            .search(&query, &DocSetCollector)?
+            .into_iter()
+            .collect();
+        addresses.sort_unstable();
+        let mut chunks = Vec::with_capacity(addresses.len());
+        for address in addresses {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            chunks.push(self.to_chunk(&doc));
+        }
+        Ok(chunks)
+    }
+
     /// Every chunk that defines (or references) one of `names`: exhaustive, not top-k, in
     /// no particular order.
     pub fn chunks_naming(

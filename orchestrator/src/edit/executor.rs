@@ -21,6 +21,8 @@ use crate::llm::{ChatOptions, ChatRequest, ChatResponse, JsonSchema, Message};
 
 /// Chunks retrieved before packing a prompt's context.
 const RETRIEVE_K: usize = 12;
+/// Files the planner asks the file view for: the repository map lists them first.
+const PLAN_FILES: usize = 10;
 
 /// The paths a repository map lists (when it lists them all).
 fn map_files(map: &str) -> Vec<String> {
@@ -132,10 +134,27 @@ impl EditSession {
             serde_json::json!({"names": found.iter().map(|u| u.name.clone()).collect::<Vec<_>>(),
                 "files": section.files.len(), "tokens": section.tokens}),
         );
+        // Which files: the exhaustive uses first, then files by all their matching chunks,
+        // then the pack's. The file view is a ranking aid: when it fails, the plan goes on
+        // without it.
+        let ranked_files = self
+            .index
+            .files(SearchRequest::new(&request, PLAN_FILES))
+            .await
+            .unwrap_or_default();
+        self.trace_step(
+            "plan-files",
+            "",
+            serde_json::json!({"files": ranked_files.iter().map(|f| f.path.clone()).collect::<Vec<_>>()}),
+        );
         let mut priority: Vec<String> = section.files.clone();
-        for item in &pack.items {
-            if !priority.contains(&item.path) {
-                priority.push(item.path.clone());
+        let paths = ranked_files
+            .into_iter()
+            .map(|f| f.path)
+            .chain(pack.items.iter().map(|i| i.path.clone()));
+        for path in paths {
+            if !priority.contains(&path) {
+                priority.push(path);
             }
         }
         let map = self

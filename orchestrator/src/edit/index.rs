@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use quarry_indexer::IndexLayout;
 use quarry_indexer::embed::{SharedEmbedder, VectorModel};
 use quarry_indexer::sync::SyncOptions;
-use quarry_retriever::{ContextPack, GraphAnswer, GraphRequest, IndexOwner, Mode, SearchRequest};
+use quarry_retriever::{
+    ContextPack, FileHit, GraphAnswer, GraphRequest, IndexOwner, Mode, SearchRequest,
+};
 
 use super::EditError;
 
@@ -21,6 +23,8 @@ use super::EditError;
 pub trait CodeIndex: Send + Sync {
     /// The best context for `request`, packed into `budget` estimated tokens.
     async fn pack(&self, request: SearchRequest, budget: usize) -> Result<ContextPack, EditError>;
+    /// The files that best match `request`, ranked by all their chunks (the file view).
+    async fn files(&self, request: SearchRequest) -> Result<Vec<FileHit>, EditError>;
     /// Files with the names they define, `priority` first, within `budget` tokens.
     async fn repo_map(&self, priority: Vec<String>, budget: usize) -> Result<String, EditError>;
     /// A code-graph lookup (definitions, references, callers, callees), exhaustive.
@@ -91,6 +95,22 @@ impl CodeIndex for LocalIndex {
                 .reader()
                 .map_err(index_error)?
                 .pack_context(&SearchRequest { mode, ..request }, budget)
+                .map_err(index_error)
+        })
+        .await
+    }
+
+    async fn files(&self, request: SearchRequest) -> Result<Vec<FileHit>, EditError> {
+        self.with_owner(move |owner| {
+            let mode = if owner.embedder().is_some() {
+                request.mode
+            } else {
+                Mode::Keyword
+            };
+            owner
+                .reader()
+                .map_err(index_error)?
+                .search_files(&SearchRequest { mode, ..request })
                 .map_err(index_error)
         })
         .await
