@@ -11,7 +11,7 @@
 //! Invariant: a whole item is exactly its windows' lines (windows are verbatim and cover
 //! every non-blank line between them), so its text is still the file's text of its span.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use quarry_indexer::{Chunk, ChunkKind};
 
@@ -25,6 +25,8 @@ pub const MAX_ITEM_LINES: u32 = 160;
 pub(crate) struct Items<'s> {
     source: &'s dyn CandidateSource,
     files: HashMap<String, Vec<Chunk>>,
+    /// The source's file listing, for a source without a path lookup (read at most once).
+    listing: Option<BTreeMap<String, Vec<String>>>,
 }
 
 impl<'s> Items<'s> {
@@ -32,6 +34,7 @@ impl<'s> Items<'s> {
         Items {
             source,
             files: HashMap::new(),
+            listing: None,
         }
     }
 
@@ -41,7 +44,21 @@ impl<'s> Items<'s> {
             return Ok(chunk.clone());
         }
         if !self.files.contains_key(&chunk.path) {
-            let chunks = self.source.chunks_of_path(&chunk.path)?;
+            let chunks = match self.source.chunks_of_path(&chunk.path)? {
+                Some(chunks) => chunks,
+                None => {
+                    if self.listing.is_none() {
+                        self.listing = Some(self.source.files()?);
+                    }
+                    let ids = self
+                        .listing
+                        .as_ref()
+                        .and_then(|l| l.get(&chunk.path))
+                        .cloned()
+                        .unwrap_or_default();
+                    self.source.chunks_by_id(&ids)?.into_values().collect()
+                }
+            };
             self.files.insert(chunk.path.clone(), chunks);
         }
         let siblings = self.files.get(&chunk.path).map_or(&[][..], Vec::as_slice);

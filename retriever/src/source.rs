@@ -75,11 +75,11 @@ pub(crate) trait CandidateSource: Send {
     fn files(&self) -> Result<BTreeMap<String, Vec<String>>, SearchError>;
     /// The chunks of these ids that exist.
     fn chunks_by_id(&self, ids: &[String]) -> Result<HashMap<String, Chunk>, SearchError>;
-    /// Every chunk of the file at `path` (the windows of a long item are read back whole
-    /// through this, see `items.rs`).
-    fn chunks_of_path(&self, path: &str) -> Result<Vec<Chunk>, SearchError> {
-        let ids = self.files()?.remove(path).unwrap_or_default();
-        Ok(self.chunks_by_id(&ids)?.into_values().collect())
+    /// Every chunk of the file at `path`, when the source can look a path up directly
+    /// (`None`: the caller goes through [`CandidateSource::files`], read once per search; the
+    /// windows of a long item are read back whole through this, see `items.rs`).
+    fn chunks_of_path(&self, _path: &str) -> Result<Option<Vec<Chunk>>, SearchError> {
+        Ok(None)
     }
     /// Every chunk that defines (or references) one of `names`: exhaustive, in no
     /// particular order (the code graph's lookups).
@@ -227,8 +227,8 @@ impl CandidateSource for LocalSource {
         Ok(self.keyword.chunks_by_id(ids)?)
     }
 
-    fn chunks_of_path(&self, path: &str) -> Result<Vec<Chunk>, SearchError> {
-        Ok(self.keyword.chunks_of_path(path)?)
+    fn chunks_of_path(&self, path: &str) -> Result<Option<Vec<Chunk>>, SearchError> {
+        Ok(Some(self.keyword.chunks_of_path(path)?))
     }
 
     fn chunks_naming(&self, role: NameRole, names: &[String]) -> Result<Vec<Chunk>, SearchError> {

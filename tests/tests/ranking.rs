@@ -1,11 +1,17 @@
 //! The file view, whole items out of windows, and the optional reranker, as a user sees them.
 
-use quarry_e2e::Repo;
+use quarry_e2e::{Backend, Repo};
 use serde_json::Value;
 
 #[test]
 fn the_file_view_json_is_the_documented_contract() {
-    let repo = Repo::fixture("rust-shop");
+    for backend in [Backend::Local, Backend::Team] {
+        file_view_contract(backend);
+    }
+}
+
+fn file_view_contract(backend: Backend) {
+    let repo = Repo::fixture("rust-shop").on(backend);
     repo.index();
     let files = repo.search("cancel an order", &["--files", "-k", "4"]);
     assert!(!files.is_empty() && files.len() <= 4, "{files:?}");
@@ -71,7 +77,13 @@ fn long_doc_method() -> String {
 
 #[test]
 fn a_hit_on_a_window_is_the_whole_item() {
-    let repo = Repo::fixture("rust-shop");
+    for backend in [Backend::Local, Backend::Team] {
+        window_hit_is_the_whole_item(backend);
+    }
+}
+
+fn window_hit_is_the_whole_item(backend: Backend) {
+    let repo = Repo::fixture("rust-shop").on(backend);
     let text = long_doc_method();
     repo.write("src/notify.rs", &text);
     repo.index();
