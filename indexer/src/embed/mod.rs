@@ -198,13 +198,43 @@ pub fn embed_text(chunk: &Chunk) -> String {
     if let Some(doc) = &chunk.doc
         && chunk.kind != ChunkKind::Section
     {
-        out.push_str(doc);
+        out.push_str(doc_summary(doc));
         out.push('\n');
     }
     out.push_str(&chunk.text);
     truncate_at_char(&mut out, MAX_EMBED_BYTES);
     out
 }
+
+/// The doc's first paragraph, at most [`MAX_DOC_SUMMARY_BYTES`]: what the item is for. The
+/// rest of a long doc (tokio's and axum's carry whole examples) would fill the model's
+/// window and push out the code.
+fn doc_summary(doc: &str) -> &str {
+    let mut end = 0;
+    for line in doc.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if end > 0 && (trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("```"))
+        {
+            break;
+        }
+        end += line.len();
+        if end >= MAX_DOC_SUMMARY_BYTES {
+            break;
+        }
+    }
+    let mut cut = end.min(MAX_DOC_SUMMARY_BYTES).min(doc.len());
+    while !doc.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    doc[..cut].trim_end()
+}
+
+/// Longest doc summary embedded.
+const MAX_DOC_SUMMARY_BYTES: usize = 600;
+
+/// What [`embed_text`] makes of a chunk, versioned: part of every cache key, so a change
+/// here re-embeds instead of reusing vectors of the old text.
+const EMBED_TEXT_VERSION: &str = "embed-text-2";
 
 /// The cache key of a chunk's vector: the model plus the chunk's own content (kind,
 /// signature, doc, enclosing headers, text) and not its location, so a chunk whose lines
@@ -213,6 +243,7 @@ pub fn cache_key(model_id: &str, chunk: &Chunk) -> [u8; 16] {
     let mut hasher = blake3::Hasher::new();
     for part in [
         model_id,
+        EMBED_TEXT_VERSION,
         chunk.kind.as_str(),
         chunk.signature.as_deref().unwrap_or(""),
         chunk.doc.as_deref().unwrap_or(""),
@@ -245,6 +276,20 @@ mod tests {
 
     fn chunks(path: &str, text: &str) -> Vec<Chunk> {
         chunk_file(path, text, &ChunkSettings::default(), &ApproxTokenCounter)
+    }
+
+    #[test]
+    fn only_the_doc_summary_is_embedded() {
+        assert_eq!(
+            doc_summary("Wakes one task.\n\n# Examples\n```\nx\n```"),
+            "Wakes one task."
+        );
+        assert_eq!(
+            doc_summary("Two lines\nof summary.\n```rust\ncode\n```"),
+            "Two lines\nof summary."
+        );
+        assert!(doc_summary(&"é".repeat(400)).len() <= MAX_DOC_SUMMARY_BYTES);
+        assert_eq!(doc_summary(""), "");
     }
 
     #[test]
