@@ -306,7 +306,7 @@ fn the_socket_is_private_and_survives_malformed_requests() {
     };
     for garbage in [
         "not json",
-        "{\"v\":1,\"type\":\"launch_missiles\"}",
+        "{\"v\":2,\"type\":\"launch_missiles\"}",
         "{\"v\":99,\"type\":\"status\"}",
         "{}",
     ] {
@@ -314,7 +314,7 @@ fn the_socket_is_private_and_survives_malformed_requests() {
         assert_eq!(answer["type"], "error", "{garbage}: {answer}");
     }
     let answer = exchange(
-        r#"{"v":1,"type":"search","request":{"query":"","k":3,"lang":null,"kind":null,"path":null,"mode":"keyword","explain":false}}"#,
+        r#"{"v":2,"type":"search","request":{"query":"","k":3,"lang":null,"kind":null,"path":null,"mode":"keyword","explain":false}}"#,
     );
     assert_eq!(answer["type"], "error");
     assert!(
@@ -323,7 +323,7 @@ fn the_socket_is_private_and_survives_malformed_requests() {
             .unwrap_or("")
             .contains("empty query")
     );
-    let answer = exchange(r#"{"v":1,"type":"status"}"#);
+    let answer = exchange(r#"{"v":2,"type":"status"}"#);
     assert_eq!(answer["type"], "status");
     assert_eq!(answer["pid"].as_u64(), Some(u64::from(daemon.pid())));
 
