@@ -6,7 +6,11 @@
 //! - **path**: the share of the query's words found in the chunk's path;
 //! - **test**: test code goes down unless the query mentions tests;
 //! - **not a definition**: module bodies, sections and plain text go down a little: a
-//!   question about behaviour is answered by a function or a type.
+//!   question about behaviour is answered by a function or a type;
+//! - **name absent**: for a query that is one code-shaped name (`big_file_marker`,
+//!   `Config::load`, `parseJson`), a chunk whose text does not hold the name goes down: it
+//!   is only like the name, never what was asked for. This one is a rule, not learned:
+//!   `bench/eval`'s sets hold no such query, so it changes none of their figures.
 //!
 //! Words are compared lowercase, identifiers split at `_` and case changes, with a light
 //! suffix stemmer; `bench/rank_tune.py` computes the same signals and learned the weights
@@ -34,6 +38,8 @@ pub struct RankSignals {
     pub test: f32,
     /// Taken off chunks that define nothing (modules, sections, text).
     pub not_definition: f32,
+    /// Taken off chunks that do not hold the code-shaped name the query is.
+    pub name_absent: f32,
 }
 
 impl RankSignals {
@@ -42,6 +48,7 @@ impl RankSignals {
         path: 0.0,
         test: 0.0,
         not_definition: 0.0,
+        name_absent: 0.0,
     };
 }
 
@@ -52,6 +59,7 @@ impl Default for RankSignals {
             path: 0.1,
             test: 0.4,
             not_definition: 0.2,
+            name_absent: 0.5,
         }
     }
 }
@@ -77,6 +85,7 @@ pub(crate) fn rerank(
     }
     let terms = query_terms(query);
     let tests_asked = query.to_lowercase().contains("test");
+    let name = code_name(query);
     for candidate in &mut fused[..top] {
         let mut value = candidate.score / best;
         if let Some(chunk) = chunks.get(&candidate.id) {
@@ -86,6 +95,9 @@ pub(crate) fn rerank(
             }
             if !is_definition(chunk.kind) {
                 value -= signals.not_definition;
+            }
+            if name.as_ref().is_some_and(|parts| !holds_name(chunk, parts)) {
+                value -= signals.name_absent;
             }
         }
         candidate.score = value * best;
@@ -97,6 +109,40 @@ pub(crate) fn rerank(
             .then(b.score.total_cmp(&a.score))
             .then(a.id.cmp(&b.id))
     });
+}
+
+/// The parts of the query when it is one code-shaped name, lowercased: a single token of
+/// identifier characters with `_`, `::`, `.` or a lower-to-upper case change in it
+/// (`Config::load` is `config`, `load`). Plain words (`upload`, `retry upload`) are not.
+fn code_name(query: &str) -> Option<Vec<String>> {
+    let mut tokens = query.split_whitespace();
+    let token = tokens.next()?;
+    if tokens.next().is_some() {
+        return None;
+    }
+    let allowed = |c: char| c.is_alphanumeric() || matches!(c, '_' | ':' | '.');
+    if !token.chars().all(allowed) || !token.chars().any(char::is_alphabetic) {
+        return None;
+    }
+    let camel = token
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase());
+    if !(camel || token.contains(['_', ':', '.'])) {
+        return None;
+    }
+    let parts: Vec<String> = token
+        .split([':', '.'])
+        .filter(|p| !p.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    (!parts.is_empty()).then_some(parts)
+}
+
+/// Whether the chunk's text holds every part of the name (case aside).
+fn holds_name(chunk: &Chunk, parts: &[String]) -> bool {
+    let text = chunk.text.to_lowercase();
+    parts.iter().all(|part| text.contains(part.as_str()))
 }
 
 /// Words that say nothing about code.
@@ -280,6 +326,49 @@ mod tests {
         let mut none = fused(&["load", "store_mod"]);
         rerank(&mut none, &chunks, "store", &RankSignals::NONE);
         assert_eq!(order(&none), ["load", "store_mod"]);
+    }
+
+    #[test]
+    fn a_chunk_holding_the_name_asked_for_beats_one_that_is_only_like_it() {
+        let mut holder = chunk("marker", "data/big.txt", ChunkKind::Text);
+        holder.text = "big_file_marker\nbig_file_marker".to_string();
+        let mut similar = chunk("similar", "src/files.rs", ChunkKind::Function);
+        similar.text = "fn mark_big_files() {}".to_string();
+        let chunks: HashMap<String, Chunk> = [holder, similar]
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect();
+        let signals = RankSignals::default();
+        let mut list = fused(&["similar", "marker"]);
+        rerank(&mut list, &chunks, "big_file_marker", &signals);
+        assert_eq!(order(&list), ["marker", "similar"]);
+        // Words are not a name: the fused order stands.
+        let mut list = fused(&["similar", "marker"]);
+        rerank(&mut list, &chunks, "big file marker", &signals);
+        assert_eq!(order(&list), ["similar", "marker"]);
+    }
+
+    #[test]
+    fn code_shaped_names() {
+        assert_eq!(
+            code_name("big_file_marker"),
+            Some(vec!["big_file_marker".to_string()])
+        );
+        assert_eq!(
+            code_name("Config::load"),
+            Some(vec!["config".to_string(), "load".to_string()])
+        );
+        assert_eq!(code_name("parseJson"), Some(vec!["parsejson".to_string()]));
+        for words in [
+            "upload",
+            "retry upload",
+            "NoteStore add",
+            "HTTP",
+            "a?",
+            "v2",
+        ] {
+            assert_eq!(code_name(words), None, "{words}");
+        }
     }
 
     #[test]
