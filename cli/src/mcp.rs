@@ -11,7 +11,6 @@
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use anyhow::Result;
 use clap::Args;
@@ -26,7 +25,7 @@ use quarry_orchestrator::config::{Config, Environment, FlagOverrides};
 use quarry_orchestrator::edit::run::RunStore;
 use quarry_orchestrator::edit::{ApproveAll, Cancel};
 use quarry_retriever::{
-    ContextPack, GraphAnswer, GraphRequest, Hit, Lookup, Mode, Retriever, SearchError,
+    ContextPack, Fallback, GraphAnswer, GraphRequest, Hit, Lookup, Mode, Retriever, SearchError,
     SearchRequest, Source, TestScope, open_reader, open_team_reader,
 };
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -203,9 +202,8 @@ struct Indexing {
 /// The server's own search handle, used when no daemon runs.
 #[derive(Default)]
 struct SearchHandle {
+    /// The team index's handle, kept for the session (a local index gets one per request).
     retriever: Option<Retriever>,
-    /// The manifest's modification time when the handle was opened.
-    opened_at: Option<SystemTime>,
     /// The model, loaded on the first search that needs it and kept across reopenings.
     models: ModelSlot,
 }
@@ -613,9 +611,9 @@ impl QuarryMcp {
         {
             return through_daemon(&mut daemon, request);
         }
-        self.with_local(|retriever, writer_busy| {
+        self.with_local(|retriever, keyword_only| {
             let mut request = request;
-            if writer_busy && request.mode == Mode::Hybrid {
+            if keyword_only && request.mode == Mode::Hybrid {
                 request.mode = Mode::Keyword;
             }
             Ok(local(retriever, &request)?)
@@ -671,17 +669,18 @@ impl QuarryMcp {
         {
             return daemon.pack(request, budget);
         }
-        self.with_local(|retriever, writer_busy| {
+        self.with_local(|retriever, keyword_only| {
             let mut request = request;
-            if writer_busy {
+            if keyword_only {
                 request.mode = Mode::Keyword;
             }
             Ok(retriever.pack_context(&request, budget)?)
         })
     }
 
-    /// Runs `work` on the server's own search handle, (re)opening it when the index on disk
-    /// changed since it was opened. `work` is told whether another process is writing.
+    /// Runs `work` on a search handle of the server's own: the team index's, kept for the
+    /// session, or a local one opened for this request. `work` is told whether the handle has
+    /// only keyword search now (another process kept the vector shard).
     fn with_local<T>(&self, work: impl FnOnce(&mut Retriever, bool) -> Result<T>) -> Result<T> {
         let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
         if self.team {
@@ -703,27 +702,20 @@ impl QuarryMcp {
                 None => anyhow::bail!("the team index could not be opened"),
             };
         }
-        let manifest_time = std::fs::metadata(self.layout.manifest())
-            .and_then(|m| m.modified())
-            .ok();
-        if manifest_time.is_none() {
+        if !self.layout.manifest().is_file() {
             anyhow::bail!(
                 "no index at {}; run `quarry index {}` first (or start the server with --index-on-start)",
                 self.layout.root.display(),
                 self.layout.root.display()
             );
         }
-        let writer_busy = self.layout.is_locked_by_another_process();
-        if local.retriever.is_none() || local.opened_at != manifest_time || writer_busy {
-            local.retriever = None;
-            let reader = open_reader(&self.layout, Mode::Hybrid, &local.models)?;
-            local.retriever = Some(reader.retriever);
-            local.opened_at = if writer_busy { None } else { manifest_time };
-        }
-        match local.retriever.as_mut() {
-            Some(retriever) => work(retriever, writer_busy),
-            None => anyhow::bail!("the index could not be opened"),
-        }
+        // A handle per request: the vector shard admits one process at a time, so holding it
+        // between requests would keep `quarry search` and syncs elsewhere out (the model
+        // stays loaded in `models`).
+        let reader = open_reader(&self.layout, Mode::Hybrid, &local.models)?;
+        let keyword_only = matches!(reader.fallback, Some(Fallback::WriterBusy { .. }));
+        let mut retriever = reader.retriever;
+        work(&mut retriever, keyword_only)
     }
 }
 

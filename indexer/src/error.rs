@@ -72,6 +72,15 @@ pub enum IndexError {
         /// The holder's pid, when it wrote one.
         pid: Option<u32>,
     },
+    /// Another process kept the vector shard open past a sync's wait for its lease.
+    #[error(
+        "the vector store of the index at {} is held open by another quarry process (a search, or an MCP server); try again when it is done",
+        .index_dir.display()
+    )]
+    ShardBusy {
+        /// The index directory.
+        index_dir: PathBuf,
+    },
     /// A file system operation failed.
     #[error("{action} {}: {source}", .path.display())]
     Io {

@@ -7,6 +7,7 @@
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::IndexError;
 
@@ -153,6 +154,16 @@ impl IndexLayout {
     /// Which model the vectors were made with, for readers: `{"model_id", "dims"}`.
     pub fn vector_model_file(&self) -> PathBuf {
         self.vector_dir().join("model.json")
+    }
+
+    /// What a sync in flight is doing (`sync::progress`); present only while one runs.
+    pub fn progress_file(&self) -> PathBuf {
+        self.dir.join("progress.json")
+    }
+
+    /// The lease every process holding the vector shard open takes ([`ShardLock`]).
+    pub fn shard_lock_file(&self) -> PathBuf {
+        self.vector_dir().join("shard.lock")
     }
 
     /// The writer lock file.
@@ -316,6 +327,53 @@ impl WriterLock {
 }
 
 impl Drop for WriterLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+/// The right to hold the local index's Qdrant Edge shard open. A shard admits one process
+/// at a time (its write-ahead log is locked while open; a second opener fails), so every
+/// process takes this lease before it opens the shard and keeps it until the shard is
+/// closed: a sync only from a write to its next commit, a search only while it searches. A
+/// lease is waited for (briefly) instead of failing on the log's lock. The OS releases it
+/// if the holder dies.
+#[derive(Debug)]
+pub struct ShardLock {
+    file: File,
+}
+
+/// How often a waiting [`ShardLock`] tries again.
+const SHARD_LOCK_POLL: Duration = Duration::from_millis(10);
+
+impl ShardLock {
+    /// The lease, waiting up to `wait` for its holder to let go; `None` if it did not.
+    pub fn take(layout: &IndexLayout, wait: Duration) -> Result<Option<Self>, IndexError> {
+        let dir = layout.vector_dir();
+        fs::create_dir_all(&dir).map_err(IndexError::io("creating", &dir))?;
+        let path = layout.shard_lock_file();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(IndexError::io("opening", &path))?;
+        let deadline = Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Some(ShardLock { file })),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(SHARD_LOCK_POLL);
+                }
+                Err(TryLockError::WouldBlock) => return Ok(None),
+                Err(TryLockError::Error(e)) => return Err(IndexError::io("locking", &path)(e)),
+            }
+        }
+    }
+}
+
+impl Drop for ShardLock {
     fn drop(&mut self) {
         let _ = self.file.unlock();
     }

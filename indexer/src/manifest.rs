@@ -53,6 +53,10 @@ pub struct FileEntry {
     /// How many of them have a vector.
     #[serde(default)]
     pub vectors: usize,
+    /// Its chunks are in the keyword index but their vectors are not yet in the vector
+    /// store: a sync's second phase (or the next sync) embeds them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vectors_pending: bool,
     /// Secrets redacted from the file's chunks, by rule.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub redactions: BTreeMap<String, u32>,
@@ -182,6 +186,16 @@ impl Manifest {
     /// Total vectors over all files.
     pub fn vector_count(&self) -> usize {
         self.files.values().map(|f| f.vectors).sum()
+    }
+
+    /// Files whose vectors are still to be embedded, and their chunks.
+    pub fn pending_vectors(&self) -> (usize, usize) {
+        self.files
+            .values()
+            .filter(|f| f.vectors_pending)
+            .fold((0, 0), |(files, chunks), f| {
+                (files + 1, chunks + f.chunks.len())
+            })
     }
 
     /// Whether a file found with this size and mtime can be trusted to be the version

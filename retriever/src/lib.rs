@@ -87,6 +87,16 @@ pub enum SearchError {
         /// The index directory.
         index_dir: String,
     },
+    /// A first index is being built and has not committed anything searchable yet.
+    #[error(
+        "the first index at {index_dir} is being built{progress}; keyword search works as soon as its keyword phase commits, in seconds"
+    )]
+    FirstIndexRunning {
+        /// The index directory.
+        index_dir: String,
+        /// ` (keyword phase: 120 of 3,000 files)`, when the writer said.
+        progress: String,
+    },
     /// Vector search was asked of an index without vectors.
     #[error(
         "the index at {index_dir} has no vectors; run `quarry index` without --keyword-only, or search with --mode keyword"
@@ -392,16 +402,17 @@ impl Retriever {
         self.code.vector_model()
     }
 
-    /// Whether another process is writing the index right now. The vector store is then left
-    /// alone (Qdrant Edge shards have one owner at a time) and searches use keyword only. A
-    /// process that holds the lock itself (the daemon) searches between its own writes. A
-    /// team store takes readers while it is written.
+    /// Whether another process is writing the index right now. Its vector shard is then
+    /// opened only between the writer's commits (`layout::ShardLock`), and the git history's
+    /// vectors not at all. A process that holds the lock itself (the daemon) searches between
+    /// its own writes. A team store takes readers while it is written.
     pub fn writer_active(&self) -> bool {
         self.code.writer_active()
     }
 
     /// Enables vector search with the embedder for queries; it must be the index's model.
-    /// While a writer is active this fails with [`SearchError::Busy`].
+    /// Fails with [`SearchError::Busy`] when a sync in another process holds the vector
+    /// shard for longer than a search waits.
     pub fn with_embedder(mut self, embedder: Box<dyn Embedder>) -> Result<Self, SearchError> {
         let model = self.vector_model().ok_or_else(|| SearchError::NoVectors {
             index_dir: self.layout.dir.display().to_string(),
@@ -410,11 +421,6 @@ impl Retriever {
             return Err(SearchError::ModelMismatch {
                 indexed: model.model_id,
                 current: embedder.model_id().to_string(),
-            });
-        }
-        if self.writer_active() {
-            return Err(SearchError::Busy {
-                index_dir: self.layout.dir.display().to_string(),
             });
         }
         self.code.enable_vectors()?;

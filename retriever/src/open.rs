@@ -2,8 +2,10 @@
 //!
 //! [`open_reader`] is how every command, the MCP server and the daemon's clients open a
 //! local index for reading in a mode: vectors (and the model) only when the index has them
-//! and the mode uses them; while another process writes, hybrid answers from BM25 and says
-//! so ([`Fallback`]), vector mode refuses in one line.
+//! and the mode uses them; while another process syncs, the vectors are read between its
+//! commits (a sync holds the shard's lease only from a write to the next commit) and the
+//! note says how far it is ([`Fallback`]); only a shard held past the wait makes hybrid
+//! answer from BM25, and vector mode refuse in one line.
 //!
 //! [`IndexOwner`] is what a process that writes an index holds (the daemon, an edit run):
 //! the writer lock, the embedding model its syncs and searches share, and the search
@@ -14,27 +16,53 @@ use std::fmt;
 
 use quarry_indexer::embed::{Embedder, ModelSlot, SharedEmbedder};
 use quarry_indexer::layout::WriterLock;
+use quarry_indexer::sync::progress::SyncProgress;
 use quarry_indexer::sync::{SyncEvent, SyncOptions, SyncReport, sync_holding};
 use quarry_indexer::team::TeamStore;
 use quarry_indexer::{IndexError, IndexLayout};
 
 use crate::{Mode, Retriever, SearchError};
 
-/// Why a reader answers in another mode than asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a reader answers in another mode than asked, or over less than the whole index.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fallback {
     /// Another process writes the index (its vector shard is the writer's until it ends):
     /// hybrid answers from BM25 alone.
-    WriterBusy,
+    WriterBusy {
+        /// What the writer said it is doing (`vectors phase: 1,200 of 4,000 chunks ...`).
+        progress: Option<String>,
+    },
+    /// Another process writes the index and let go of its vector shard between commits:
+    /// hybrid over the chunks embedded so far, keyword alone for the rest.
+    PartialVectors {
+        /// What the writer said it is doing.
+        progress: Option<String>,
+    },
 }
 
 impl fmt::Display for Fallback {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Fallback::WriterBusy => {
+            Fallback::WriterBusy { progress: None } => {
                 write!(
                     f,
                     "the index is being updated; showing keyword results only"
+                )
+            }
+            Fallback::WriterBusy {
+                progress: Some(progress),
+            } => write!(
+                f,
+                "the index is being updated ({progress}); showing keyword results over every indexed file"
+            ),
+            Fallback::PartialVectors { progress } => {
+                write!(f, "the index is being updated")?;
+                if let Some(progress) = progress {
+                    write!(f, " ({progress})")?;
+                }
+                write!(
+                    f,
+                    "; hybrid over the chunks embedded so far, keyword alone for the rest"
                 )
             }
         }
@@ -53,14 +81,28 @@ pub struct Reader {
 
 /// Opens the local index at `layout` for searching in `mode`. The model comes from
 /// `models` (loaded there on first use) only when the index has vectors and the mode uses
-/// them; while another process writes, hybrid falls back to keyword and vector mode is
-/// [`SearchError::Busy`].
+/// them. While a sync in another process runs, the vectors are read between its commits
+/// (with a note of its progress); if it keeps the shard longer than a search waits, hybrid
+/// falls back to keyword and vector mode is [`SearchError::Busy`]. A first index that has
+/// not committed yet is [`SearchError::FirstIndexRunning`], not "no index".
 pub fn open_reader(
     layout: &IndexLayout,
     mode: Mode,
     models: &ModelSlot,
 ) -> Result<Reader, SearchError> {
-    let retriever = Retriever::open(layout)?;
+    let retriever = match Retriever::open(layout) {
+        Err(SearchError::Index(IndexError::NoIndex { .. }))
+            if layout.is_locked_by_another_process() =>
+        {
+            return Err(SearchError::FirstIndexRunning {
+                index_dir: layout.dir.display().to_string(),
+                progress: SyncProgress::of_writer(layout)
+                    .map(|p| format!(" ({})", p.describe()))
+                    .unwrap_or_default(),
+            });
+        }
+        opened => opened?,
+    };
     if mode == Mode::Keyword || retriever.vector_model().is_none() {
         return Ok(Reader {
             retriever,
@@ -68,26 +110,27 @@ pub fn open_reader(
             fallback: None,
         });
     }
-    if retriever.writer_active() {
-        if mode == Mode::Hybrid {
-            return Ok(Reader {
-                retriever,
-                mode: Mode::Keyword,
-                fallback: Some(Fallback::WriterBusy),
-            });
-        }
-        return Err(SearchError::Busy {
-            index_dir: layout.dir.display().to_string(),
-        });
-    }
+    // A sync in another process: say what it has done (a writer that is not syncing, an edit
+    // run waiting on its model, changes nothing a search sees).
+    let progress = SyncProgress::of_writer(layout).map(|p| p.describe());
     let embedder = models
         .get()
         .map_err(|e| SearchError::NoEmbedder(e.to_string()))?;
-    Ok(Reader {
-        retriever: retriever.with_embedder(Box::new(embedder))?,
-        mode,
-        fallback: None,
-    })
+    match retriever.with_embedder(Box::new(embedder)) {
+        Ok(retriever) => Ok(Reader {
+            retriever,
+            mode,
+            fallback: progress.map(|progress| Fallback::PartialVectors {
+                progress: Some(progress),
+            }),
+        }),
+        Err(SearchError::Busy { .. }) if mode == Mode::Hybrid => Ok(Reader {
+            retriever: Retriever::open(layout)?,
+            mode: Mode::Keyword,
+            fallback: Some(Fallback::WriterBusy { progress }),
+        }),
+        Err(e) => Err(e),
+    }
 }
 
 /// Opens the team index in `store` for searching in `mode` with the model it is named

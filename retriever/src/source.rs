@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use quarry_indexer::embed::VectorModel;
 use quarry_indexer::graph::NameRole;
 use quarry_indexer::keyword::{KeywordIndex, KeywordQuery};
+use quarry_indexer::layout::ShardLock;
 use quarry_indexer::manifest::Manifest;
 use quarry_indexer::team::TeamStore;
 use quarry_indexer::vector::edge::EdgeVectorStore;
@@ -90,11 +91,17 @@ pub(crate) trait CandidateSource: Send {
     }
 }
 
+/// How long a search waits for another process to let go of the vector shard (a sync holds
+/// it from a write to its next commit, a search while it searches).
+const SHARD_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The local index: tantivy, and the Qdrant Edge shard once vectors are enabled.
 pub(crate) struct LocalSource {
     layout: IndexLayout,
     keyword: KeywordIndex,
     vectors: Option<EdgeVectorStore>,
+    /// The lease on the code shard, held while `vectors` is open (dropped after it).
+    shard_lock: Option<ShardLock>,
 }
 
 impl LocalSource {
@@ -108,6 +115,7 @@ impl LocalSource {
             layout: layout.clone(),
             keyword,
             vectors,
+            shard_lock: None,
         }
     }
 
@@ -119,6 +127,7 @@ impl LocalSource {
             layout: layout.clone(),
             keyword,
             vectors: None,
+            shard_lock: None,
         })
     }
 }
@@ -129,8 +138,15 @@ impl CandidateSource for LocalSource {
     }
 
     fn enable_vectors(&mut self) -> Result<(), SearchError> {
+        let busy = || SearchError::Busy {
+            index_dir: self.layout.dir.display().to_string(),
+        };
+        let Some(lock) = ShardLock::take(&self.layout, SHARD_WAIT)? else {
+            return Err(busy());
+        };
         let store = EdgeVectorStore::open(&self.layout.vector_shard_dir(), &self.layout.dir)?;
         self.vectors = Some(store);
+        self.shard_lock = Some(lock);
         Ok(())
     }
 

@@ -1110,3 +1110,27 @@ fn bad_edit_input_is_one_clear_line() {
     assert!(error.contains("no run"), "{error}");
     assert!(stub.requests().is_empty());
 }
+
+#[test]
+fn searches_in_every_mode_work_while_an_edit_waits_on_its_model() {
+    let repo = Repo::fixture("py-notes");
+    repo.index();
+    let (_slow, mut child) = edit_stuck_in_t2(&repo, std::process::Stdio::null());
+    for mode in ["vector", "hybrid", "keyword"] {
+        let run = repo
+            .quarry(&["search", "export notes as html", "--json", "--mode", mode])
+            .success();
+        assert!(
+            run.stdout().contains("notes/export.py"),
+            "{mode}: {}",
+            run.stdout()
+        );
+        assert!(
+            !run.stderr().contains("keyword results"),
+            "{mode}: {}",
+            run.stderr()
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -170,7 +170,12 @@ fn filters_apply_to_vector_search() {
 
 #[test]
 fn a_crash_between_the_two_stores_is_repaired() {
-    for point in ["between-stores", "after-commit", "after-journal"] {
+    for point in [
+        "between-stores",
+        "after-commit",
+        "after-journal",
+        "vector-phase-write",
+    ] {
         let repo = Repo::fixture("py-notes");
         repo.index();
         repo.write(

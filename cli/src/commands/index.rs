@@ -104,7 +104,7 @@ pub fn run(args: IndexArgs, index_dir: Option<&Path>) -> Result<()> {
         Some(OnnxEmbedder::configured()?)
     };
 
-    let progress = Progress::new(keyword_only);
+    let progress = Progress::new();
     let mut on_event = |event: SyncEvent| progress.show(event);
     let report = sync(
         &layout,
@@ -131,7 +131,7 @@ fn run_team(
         cancel: Some(cancel_on_ctrl_c()),
     };
     let location = setup.store.location();
-    let progress = Progress::new(false);
+    let progress = Progress::new();
     let mut on_event = |event: SyncEvent| progress.show(event);
     let report = sync_team(
         layout,
@@ -155,11 +155,10 @@ fn run_team(
 /// The progress line of a sync on the terminal.
 struct Progress {
     bar: ProgressBar,
-    keyword_only: bool,
 }
 
 impl Progress {
-    fn new(keyword_only: bool) -> Self {
+    fn new() -> Self {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template("{spinner} {msg}")
@@ -167,7 +166,7 @@ impl Progress {
         );
         bar.set_message("scanning files");
         bar.enable_steady_tick(Duration::from_millis(120));
-        Progress { bar, keyword_only }
+        Progress { bar }
     }
 
     fn finish(&self) {
@@ -176,7 +175,6 @@ impl Progress {
 
     fn show(&self, event: SyncEvent) {
         let bar = &self.bar;
-        let keyword_only = self.keyword_only;
         match event {
             SyncEvent::Rebuilding { reason } => {
                 bar.suspend(|| eprintln!("note: rebuilding the index: {reason}"));
@@ -196,22 +194,35 @@ impl Progress {
                 bar.set_message("0 chunks");
             }
             SyncEvent::Indexed {
-                files_done,
-                chunks,
+                files_done, chunks, ..
+            } => {
+                bar.set_position(files_done as u64);
+                bar.set_message(format!("{} chunks", format::count(chunks)));
+            }
+            SyncEvent::Embedding {
+                chunks_done,
+                chunks_total,
                 embedded,
                 cached,
                 ..
             } => {
-                bar.set_position(files_done as u64);
-                let mut message = format!("{} chunks", format::count(chunks));
-                if !keyword_only {
-                    message.push_str(&format!(
-                        ", {} embedded, {} cached",
-                        format::count(embedded),
-                        format::count(cached)
-                    ));
+                if bar.length() != Some(chunks_total as u64) {
+                    bar.set_length(chunks_total as u64);
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{spinner} vectors [{bar:30}] {pos}/{len} chunks · {msg} · {per_sec} · ETA {eta}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                    );
+                    bar.reset_eta();
                 }
-                bar.set_message(message);
+                bar.set_position(chunks_done as u64);
+                bar.set_message(format!(
+                    "{} embedded, {} cached; searchable by keyword now",
+                    format::count(embedded),
+                    format::count(cached)
+                ));
             }
         }
     }
@@ -246,7 +257,14 @@ fn summary(layout: &IndexLayout, report: &SyncReport) -> String {
     }
     let elapsed = format::millis(report.elapsed_ms);
     let mut line = if report.files_indexed == 0 && report.files_removed == 0 {
-        format!("index of {root} is up to date: {totals} (checked in {elapsed})")
+        if report.vectors_written > 0 {
+            format!(
+                "finished the vectors of {root}: {totals} ({} written) in {elapsed}",
+                format::plural(report.vectors_written, "vector")
+            )
+        } else {
+            format!("index of {root} is up to date: {totals} (checked in {elapsed})")
+        }
     } else {
         format!(
             "indexed {root}: {totals} ({} indexed, {} removed, {} written) in {elapsed}",

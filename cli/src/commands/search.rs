@@ -233,7 +233,7 @@ pub(crate) fn open_index(
         return Ok(IndexAccess::Daemon(daemon));
     }
     let reader = open_reader(layout, mode, &ModelSlot::default())?;
-    if let Some(fallback) = reader.fallback {
+    if let Some(fallback) = &reader.fallback {
         eprintln!("note: {fallback}");
     }
     Ok(IndexAccess::Direct(Box::new(reader)))

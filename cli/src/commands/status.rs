@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::Args;
 use quarry_indexer::IndexLayout;
 use quarry_indexer::manifest::{Journal, Manifest};
+use quarry_indexer::sync::progress::SyncProgress;
 use serde::Serialize;
 
 use crate::commands::find_layout;
@@ -52,6 +53,13 @@ struct Status {
     /// `idle`, `daemon` (a daemon keeps the index fresh), `indexing` (a writer holds the
     /// lock) or `interrupted` (run `quarry index`).
     writer: &'static str,
+    /// The pid of the process holding the writer lock, while one does.
+    writer_pid: Option<u32>,
+    /// What the writer is doing (phase, files and chunks done of total, rate, ETA), while
+    /// a sync runs.
+    progress: Option<SyncProgress>,
+    /// Chunks of files whose vectors are not in yet (found by keyword until they are).
+    vectors_pending: usize,
     /// The daemon watching this repository, or null when none runs.
     daemon: Option<DaemonInfo>,
     /// The git history indexed beside the code.
@@ -129,12 +137,23 @@ pub fn status_json(layout: &IndexLayout) -> Result<serde_json::Value> {
 }
 
 fn collect(layout: &IndexLayout) -> Result<Status> {
-    layout.check_readable()?;
-    let manifest =
-        Manifest::load(&layout.manifest())?.ok_or_else(|| quarry_indexer::IndexError::NoIndex {
-            root: layout.root.clone(),
-            index_dir: layout.dir.clone(),
-        })?;
+    let progress = SyncProgress::of_writer(layout);
+    let manifest = match Manifest::load(&layout.manifest()) {
+        // A first index before its first commit: say what the writer does, not "no index".
+        Ok(None) | Err(_) if layout.is_locked_by_another_process() => Manifest::new(
+            quarry_indexer::manifest::IndexSettings::default(),
+            progress.as_ref().map_or(0, |p| p.started_at),
+        ),
+        _ => {
+            layout.check_readable()?;
+            Manifest::load(&layout.manifest())?.ok_or_else(|| {
+                quarry_indexer::IndexError::NoIndex {
+                    root: layout.root.clone(),
+                    index_dir: layout.dir.clone(),
+                }
+            })?
+        }
+    };
     let mut languages: BTreeMap<String, LanguageCount> = BTreeMap::new();
     let mut redactions: BTreeMap<String, u32> = BTreeMap::new();
     for entry in manifest.files.values() {
@@ -174,6 +193,13 @@ fn collect(layout: &IndexLayout) -> Result<Status> {
         last_run: manifest.last_run.clone(),
         size_bytes: layout.size_on_disk(),
         writer,
+        writer_pid: layout.is_locked().then(|| layout.lock_holder()).flatten(),
+        progress,
+        vectors_pending: if manifest.settings.embed_model.is_some() {
+            manifest.pending_vectors().1
+        } else {
+            0
+        },
         daemon,
         history: history_status(layout),
     };
@@ -242,10 +268,18 @@ fn human(status: &Status) -> String {
         out.push(format!("in symbols:  {line}"));
     }
     out.push(match &status.embed_model {
+        Some(model) if status.vectors_pending > 0 => format!(
+            "vectors:     {} ({model}, Qdrant Edge); {} chunks still to embed, found by keyword until then",
+            format::count(status.vectors),
+            format::count(status.vectors_pending)
+        ),
         Some(model) => format!(
             "vectors:     {} ({model}, Qdrant Edge)",
             format::count(status.vectors)
         ),
+        None if status.progress.is_some() && status.files == 0 => {
+            "vectors:     not yet (the first index is being built)".to_string()
+        }
         None => "vectors:     none (keyword-only index)".to_string(),
     });
     match &status.last_run {
@@ -300,11 +334,19 @@ fn human(status: &Status) -> String {
         "not-indexed" => "history:     not indexed yet (run `quarry index`)".to_string(),
         _ => "history:     none (not a git repository)".to_string(),
     });
-    let writer = match status.writer {
-        "daemon" => "the daemon below keeps the index fresh",
-        "indexing" => "indexing now (another quarry process holds the lock)",
-        "interrupted" => "the last index run was interrupted; run `quarry index` to repair",
-        _ => "idle",
+    let pid = status
+        .writer_pid
+        .map(|pid| format!("pid {pid}"))
+        .unwrap_or_else(|| "another quarry process".to_string());
+    let writer = match (status.writer, &status.progress) {
+        ("daemon", Some(p)) => format!("the daemon below is syncing: {}", p.describe()),
+        ("daemon", None) => "the daemon below keeps the index fresh".to_string(),
+        ("indexing", Some(p)) => format!("indexing now ({pid}): {}", p.describe()),
+        ("indexing", None) => format!("indexing now ({pid} holds the lock)"),
+        ("interrupted", _) => {
+            "the last index run was interrupted; run `quarry index` to repair".to_string()
+        }
+        _ => "idle".to_string(),
     };
     out.push(format!("writer:      {writer}"));
     match &status.daemon {

@@ -615,7 +615,10 @@ impl Shared {
             )),
             Mode::Hybrid => {
                 request.mode = Mode::Keyword;
-                Ok((request, Some(Fallback::WriterBusy.to_string())))
+                Ok((
+                    request,
+                    Some(Fallback::WriterBusy { progress: None }.to_string()),
+                ))
             }
             Mode::Keyword => Ok((request, None)),
         }

@@ -176,6 +176,7 @@ fn read_file(
             lang: lang::language_name(&candidate.rel_path).to_string(),
             chunks: chunks.iter().map(|c| c.id.clone()).collect(),
             vectors: 0,
+            vectors_pending: false,
             redactions: redacted.counts,
             lines: coverage.lines,
             symbol_lines: coverage.symbol_lines,

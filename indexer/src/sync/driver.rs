@@ -5,17 +5,25 @@
 //! 2. [`scan`]: walk the tree and compare it with the manifest (size and mtime first, with
 //!    the racy-mtime guard; files skipped before stay skipped until they move);
 //! 3. [`journal`]: record every path about to change, then delete what vanished;
-//! 4. [`batches`]: read → chunk → embed → write, committing (then checkpointing the manifest)
-//!    every [`IndexSink::commit_every`] chunks, stopping at a batch boundary when cancelled;
-//! 5. [`finish`]: the last commit and checkpoint, the journal removed, then the git history.
+//! 4. [`batches`], the keyword phase: read → chunk → write, committing (then checkpointing
+//!    the manifest) every [`IndexSink::commit_every`] chunks and once at the end, so the
+//!    whole tree is searchable by keyword within seconds; files whose chunks want vectors
+//!    are marked `vectors_pending`;
+//! 5. [`super::vectors::embed_pending`], the vector phase: every pending file (of this run
+//!    or one stopped earlier) embedded in groups and its vectors written, committing as it
+//!    goes;
+//! 6. [`finish`]: the last commit and checkpoint, the journal removed, then the git history.
+//!
+//! Cancellation stops either phase at a group boundary with everything done committed.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use super::batch::{Embedded, Embedding, FileResult, embed_batch, read_batch};
+use super::batch::{Embedding, FileResult, read_batch};
+use super::progress::ProgressFile;
 use super::target::{IndexSink, Ledger, VectorsById};
-use super::{BATCH_FILES, SyncEvent, SyncOptions, SyncReport, now_ns, now_secs};
-use crate::embed::Embedder;
+use super::{BATCH_FILES, SyncEvent, SyncOptions, SyncReport, now_ns, now_secs, vectors};
+use crate::embed::{Embedder, should_embed};
 use crate::history;
 use crate::layout::IndexLayout;
 use crate::manifest::{FileEntry, IndexSettings, Manifest, SkippedEntry};
@@ -24,14 +32,14 @@ use crate::walk::{Candidate, walk};
 use crate::{IndexError, failpoint};
 
 /// A sync's state between phases.
-struct Run<'e> {
+pub(super) struct Run<'e> {
     /// The manifest being brought up to date; its settings are this run's.
-    manifest: Manifest,
+    pub(super) manifest: Manifest,
     /// Paths an interrupted run may have half-written: re-read and replaced (or deleted)
     /// whatever the manifest says.
     forced: BTreeSet<String>,
-    embedding: Option<Embedding<'e>>,
-    report: SyncReport,
+    pub(super) embedding: Option<Embedding<'e>>,
+    pub(super) report: SyncReport,
     started: Instant,
 }
 
@@ -54,11 +62,24 @@ pub(crate) fn run<T: Ledger + IndexSink>(
     embedder: Option<&mut dyn Embedder>,
     on_event: &mut dyn FnMut(SyncEvent),
 ) -> Result<SyncReport, IndexError> {
+    let mut progress = ProgressFile::start(layout);
+    let on_event = &mut |event: SyncEvent| {
+        progress.record(&event);
+        on_event(event);
+    };
     let mut run = plan(target, layout, options, embedder, on_event)?;
     let scan = scan(&mut run, layout, on_event)?;
     let writes_pending = journal(target, &mut run, &scan)?;
     batches(target, &mut run, &scan, options, on_event)?;
-    finish(target, run, scan, layout, options, writes_pending)
+    let embedded = vectors::embed_pending(target, &mut run, layout, options, on_event)?;
+    finish(
+        target,
+        run,
+        scan,
+        layout,
+        options,
+        writes_pending || embedded,
+    )
 }
 
 fn plan<'e, T: Ledger + IndexSink>(
@@ -258,6 +279,8 @@ struct BatchChanges {
     entries: Vec<(String, FileEntry)>,
 }
 
+/// The keyword phase: every file to read is chunked and written without vectors; a file
+/// whose chunks want vectors is left `vectors_pending` for the vector phase.
 fn batches<T: Ledger + IndexSink>(
     target: &mut T,
     run: &mut Run<'_>,
@@ -267,39 +290,29 @@ fn batches<T: Ledger + IndexSink>(
 ) -> Result<(), IndexError> {
     let counter = ApproxTokenCounter;
     let total = scan.to_read.len();
+    let wants_vectors = run.embedding.is_some();
     let mut pending_chunks = 0;
     let mut files_done = 0;
     for batch in scan.to_read.chunks(BATCH_FILES) {
         let batch: Vec<&Candidate> = batch.iter().collect();
         let changes = apply_reads(run, &batch, &counter);
-        // Vectors first: an interruption while embedding leaves this batch unwritten.
-        let vectors = match run.embedding.as_mut() {
-            Some(embedding) => embed_batch(embedding, &changes.added, options, &mut run.report)?,
-            None => Some(Embedded::new()),
-        };
-        let Some(vectors) = vectors else {
-            // This batch's files leave the index (the next run sees them as new), so the
-            // stores and the manifest agree when we stop.
-            target.delete_paths(&changes.replaced)?;
-            for path in &changes.replaced {
-                run.manifest.files.remove(path);
-            }
-            return interrupt(target, run, files_done, total);
-        };
-        let by_id: VectorsById<'_> = vectors
-            .iter()
-            .map(|(chunk, vector)| (chunk.id.as_str(), vector.as_slice()))
-            .collect();
         if !changes.replaced.is_empty() {
             target.delete_paths(&changes.replaced)?;
         }
-        target.write(&changes.added, &by_id)?;
+        target.write(&changes.added, &VectorsById::new())?;
+        let mut wanted: BTreeSet<&str> = BTreeSet::new();
+        if wants_vectors {
+            wanted.extend(
+                changes
+                    .added
+                    .iter()
+                    .filter(|c| should_embed(c))
+                    .map(|c| c.id.as_str()),
+            );
+        }
         for (path, mut entry) in changes.entries {
-            entry.vectors = entry
-                .chunks
-                .iter()
-                .filter(|id| by_id.contains_key(id.as_str()))
-                .count();
+            entry.vectors = 0;
+            entry.vectors_pending = entry.chunks.iter().any(|id| wanted.contains(id.as_str()));
             run.manifest.files.insert(path, entry);
         }
         run.report.chunks_written += changes.added.len();
@@ -319,6 +332,10 @@ fn batches<T: Ledger + IndexSink>(
         if options.cancelled() && files_done < total {
             return interrupt(target, run, files_done, total);
         }
+    }
+    if pending_chunks > 0 {
+        // The whole tree is searchable by keyword from here, while vectors are made.
+        commit(target, run, false)?;
     }
     Ok(())
 }
@@ -377,7 +394,7 @@ fn apply_reads(
 }
 
 /// Commits the stores, then checkpoints the manifest: never the other way round.
-fn commit<T: Ledger + IndexSink>(
+pub(super) fn commit<T: Ledger + IndexSink>(
     target: &mut T,
     run: &mut Run<'_>,
     done: bool,
@@ -395,7 +412,7 @@ fn commit<T: Ledger + IndexSink>(
 
 /// Stops at a batch boundary: what is written is committed and recorded, nothing is left
 /// to repair.
-fn interrupt<T: Ledger + IndexSink>(
+pub(super) fn interrupt<T: Ledger + IndexSink>(
     target: &mut T,
     run: &mut Run<'_>,
     files_done: usize,

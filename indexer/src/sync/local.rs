@@ -2,6 +2,7 @@
 //! index and the Qdrant Edge shard under `.quarry/`.
 
 use std::fs;
+use std::time::Duration;
 
 use super::target::{IndexSink, Ledger, Loaded, VectorsById};
 use crate::IndexError;
@@ -9,7 +10,7 @@ use crate::chunk::Chunk;
 use crate::embed::VectorModel;
 use crate::failpoint;
 use crate::keyword::KeywordIndex;
-use crate::layout::{IndexLayout, remove_file_if_present, write_atomically};
+use crate::layout::{IndexLayout, ShardLock, remove_file_if_present, write_atomically};
 use crate::manifest::{Journal, Manifest, SCHEMA_VERSION};
 use crate::vector::edge::EdgeVectorStore;
 use crate::vector::{VectorPoint, VectorStore};
@@ -18,14 +19,25 @@ use crate::vector::{VectorPoint, VectorStore};
 /// tantivy commit costs a segment, so a first index commits rarely.
 const COMMIT_EVERY_CHUNKS: usize = 20_000;
 
+/// How long a sync waits for a search in another process to let go of the vector shard
+/// before it gives up ([`IndexError::ShardBusy`]; nothing is written, nothing to repair
+/// beyond what the journal covers).
+const SHARD_WAIT: Duration = Duration::from_secs(10);
+
 /// The stores of the index at a layout, opened by [`IndexSink::open`] or
 /// [`IndexSink::recreate`].
+///
+/// The vector shard is held (with its [`ShardLock`]) only from a write to the next commit:
+/// every commit lets go of it, so searches in other processes can open it between the
+/// vector phase's commits.
 pub(crate) struct LocalTarget<'l> {
     layout: &'l IndexLayout,
     /// The model of the vectors, or `None` for a keyword-only index.
     model: Option<VectorModel>,
     keyword: Option<KeywordIndex>,
-    vectors: Option<EdgeVectorStore>,
+    /// Whether the keyword index has writes not yet committed.
+    keyword_dirty: bool,
+    vectors: Option<(EdgeVectorStore, ShardLock)>,
 }
 
 impl<'l> LocalTarget<'l> {
@@ -34,8 +46,31 @@ impl<'l> LocalTarget<'l> {
             layout,
             model,
             keyword: None,
+            keyword_dirty: false,
             vectors: None,
         }
+    }
+
+    /// The lease on the shard, waited for up to [`SHARD_WAIT`].
+    fn shard_lock(&self) -> Result<ShardLock, IndexError> {
+        ShardLock::take(self.layout, SHARD_WAIT)?.ok_or_else(|| IndexError::ShardBusy {
+            index_dir: self.layout.dir.clone(),
+        })
+    }
+
+    /// The vector shard, opened (under its lease) if the last commit let go of it; `None`
+    /// for a keyword-only index.
+    fn vectors(&mut self) -> Result<Option<&mut EdgeVectorStore>, IndexError> {
+        if self.model.is_none() {
+            return Ok(None);
+        }
+        if self.vectors.is_none() {
+            let lock = self.shard_lock()?;
+            let layout = self.layout;
+            let store = EdgeVectorStore::open(&layout.vector_shard_dir(), &layout.dir)?;
+            self.vectors = Some((store, lock));
+        }
+        Ok(self.vectors.as_mut().map(|(store, _)| store))
     }
 
     fn keyword(&mut self) -> Result<&mut KeywordIndex, IndexError> {
@@ -109,11 +144,12 @@ impl IndexSink for LocalTarget<'_> {
             Err(reason) => return Ok(Some(reason)),
         }
         if self.model.is_some() {
+            let lock = self.shard_lock()?;
             let vectors = EdgeVectorStore::open(&layout.vector_shard_dir(), &layout.dir)
                 .and_then(|vectors| vectors.count().map(|count| (vectors, count)));
             let listed = (manifest.vector_count(), journaled);
             match vouched(vectors, listed, ("vector store", "vectors"))? {
-                Ok(vectors) => self.vectors = Some(vectors),
+                Ok(vectors) => self.vectors = Some((vectors, lock)),
                 Err(reason) => return Ok(Some(reason)),
             }
         }
@@ -125,22 +161,29 @@ impl IndexSink for LocalTarget<'_> {
         let layout = self.layout;
         self.keyword = None;
         self.vectors = None;
+        let lock = match self.model {
+            Some(_) => Some(self.shard_lock()?),
+            None => None,
+        };
         remove_dir_if_present(&layout.vector_shard_dir())?;
         remove_file_if_present(&layout.vector_model_file())?;
         self.keyword = Some(KeywordIndex::create(&layout.keyword_dir())?);
-        if let Some(model) = &self.model {
-            self.vectors = Some(EdgeVectorStore::open_or_create(
+        self.keyword_dirty = true;
+        if let (Some(model), Some(lock)) = (&self.model, lock) {
+            let store = EdgeVectorStore::open_or_create(
                 &layout.vector_shard_dir(),
                 &layout.dir,
                 model.dims,
-            )?);
+            )?;
+            self.vectors = Some((store, lock));
         }
         self.write_markers()
     }
 
     fn delete_paths(&mut self, paths: &[String]) -> Result<(), IndexError> {
         self.keyword()?.delete_paths(paths)?;
-        if let Some(vectors) = self.vectors.as_mut() {
+        self.keyword_dirty = true;
+        if let Some(vectors) = self.vectors()? {
             vectors.delete_paths(paths)?;
         }
         Ok(())
@@ -148,7 +191,19 @@ impl IndexSink for LocalTarget<'_> {
 
     fn write(&mut self, chunks: &[Chunk], vectors: &VectorsById<'_>) -> Result<(), IndexError> {
         self.keyword()?.add_chunks(chunks)?;
-        if let Some(store) = self.vectors.as_mut() {
+        self.keyword_dirty = true;
+        self.write_vectors(chunks, vectors)
+    }
+
+    fn write_vectors(
+        &mut self,
+        chunks: &[Chunk],
+        vectors: &VectorsById<'_>,
+    ) -> Result<(), IndexError> {
+        if vectors.is_empty() {
+            return Ok(());
+        }
+        if let Some(store) = self.vectors()? {
             let points: Vec<VectorPoint<'_>> = chunks
                 .iter()
                 .filter_map(|chunk| {
@@ -163,10 +218,16 @@ impl IndexSink for LocalTarget<'_> {
     }
 
     fn commit(&mut self) -> Result<(), IndexError> {
-        self.keyword()?.commit()?;
+        if self.keyword_dirty {
+            self.keyword()?.commit()?;
+            self.keyword_dirty = false;
+        }
         failpoint::hit("between-stores");
-        if let Some(vectors) = self.vectors.as_mut() {
+        // Committed, the shard is let go of until the next write needs it.
+        if let Some((mut vectors, lock)) = self.vectors.take() {
             vectors.commit()?;
+            drop(vectors);
+            drop(lock);
         }
         Ok(())
     }

@@ -22,7 +22,9 @@
 mod batch;
 mod driver;
 mod local;
+pub mod progress;
 pub(crate) mod target;
+mod vectors;
 
 pub(crate) use driver::run as driver_run;
 
@@ -113,7 +115,7 @@ pub enum SyncEvent {
         /// Files that must be read and chunked.
         to_index: usize,
     },
-    /// Files have been chunked, embedded and written.
+    /// Files have been chunked and written to the keyword index (the keyword phase).
     Indexed {
         /// Files done so far.
         files_done: usize,
@@ -124,6 +126,22 @@ pub enum SyncEvent {
         /// Chunks embedded by the model so far.
         embedded: usize,
         /// Vectors taken from the cache so far.
+        cached: usize,
+    },
+    /// Files' vectors have been written (the vector phase, after every file is searchable
+    /// by keyword).
+    Embedding {
+        /// Files whose vectors are in so far.
+        files_done: usize,
+        /// Files waiting for vectors when the phase began.
+        files_total: usize,
+        /// Their chunks done so far (some chunks never get a vector).
+        chunks_done: usize,
+        /// Their chunks in all.
+        chunks_total: usize,
+        /// Chunks embedded by the model so far, this run.
+        embedded: usize,
+        /// Vectors taken from the cache so far, this run.
         cached: usize,
     },
 }
@@ -145,6 +163,10 @@ pub struct SyncReport {
     pub files_removed: usize,
     /// Chunks written.
     pub chunks_written: usize,
+    /// Vectors written by the vector phase (of this run's files, or an earlier run's that
+    /// stopped before its vectors were in).
+    #[serde(default)]
+    pub vectors_written: usize,
     /// Chunks the model embedded (cache misses).
     pub chunks_embedded: usize,
     /// Vectors reused from the cache.

@@ -64,6 +64,13 @@ pub(crate) trait IndexSink {
     fn delete_paths(&mut self, paths: &[String]) -> Result<(), IndexError>;
     /// Adds chunks (their files' old chunks already deleted), with the vectors they have.
     fn write(&mut self, chunks: &[Chunk], vectors: &VectorsById<'_>) -> Result<(), IndexError>;
+    /// Adds `vectors` to chunks already written by [`IndexSink::write`] (the vector phase);
+    /// by chunk id, so writing the same vectors twice is one copy.
+    fn write_vectors(
+        &mut self,
+        chunks: &[Chunk],
+        vectors: &VectorsById<'_>,
+    ) -> Result<(), IndexError>;
     /// Makes every write so far durable and visible.
     fn commit(&mut self) -> Result<(), IndexError>;
     /// Chunks written between commits on a long run (0: commit every batch).

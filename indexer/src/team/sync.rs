@@ -246,6 +246,20 @@ impl IndexSink for TeamStoreTarget<'_> {
         self.store.upsert(&points)
     }
 
+    fn write_vectors(
+        &mut self,
+        chunks: &[Chunk],
+        vectors: &VectorsById<'_>,
+    ) -> Result<(), IndexError> {
+        // A point is the chunk with its vectors: written again whole, with the dense one.
+        let with_vectors: Vec<Chunk> = chunks
+            .iter()
+            .filter(|c| vectors.contains_key(c.id.as_str()))
+            .cloned()
+            .collect();
+        self.write(&with_vectors, vectors)
+    }
+
     fn commit(&mut self) -> Result<(), IndexError> {
         self.store.commit()
     }

@@ -67,7 +67,9 @@ impl LocalIndex {
         Ok(index)
     }
 
-    /// Runs `work` on the owner in the blocking pool.
+    /// Runs `work` on the owner in the blocking pool, then closes the search handle: the run
+    /// holds the vector shard only while it searches or syncs, never while its model thinks,
+    /// so searches in other processes get it in between.
     async fn with_owner<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut IndexOwner) -> Result<T, EditError> + Send + 'static,
@@ -75,7 +77,9 @@ impl LocalIndex {
         let owner = Arc::clone(&self.owner);
         tokio::task::spawn_blocking(move || {
             let mut owner = owner.lock().unwrap_or_else(|p| p.into_inner());
-            work(&mut owner)
+            let done = work(&mut owner);
+            owner.close_reader();
+            done
         })
         .await
         .map_err(index_error)?
