@@ -16,6 +16,7 @@ Corpora (offline):
   crates  tokio, serde_json, axum and ignore from ~/.cargo/registry/src
 
 Usage: bench/first_index.py [--quarry PATH] [--corpus django|crates|all] [--cold N]
+                            [--first-keyword-only]
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def during_index(quarry: Path, repo: Path, last_file: str, ident: str, probe: str) -> dict:
+def during_index(quarry: Path, repo: Path, last_file: str, ident: str, probe: str,
+                 keyword_only_phase: bool = False) -> dict:
     started = time.perf_counter()
     proc = subprocess.Popen([str(quarry), "index", str(repo)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -123,6 +125,10 @@ def during_index(quarry: Path, repo: Path, last_file: str, ident: str, probe: st
             _, hits, _, ok = search(quarry, repo, ident, "keyword")
             if ok and any(h.get("path") == last_file for h in hits):
                 first_keyword = time.perf_counter() - started
+                if keyword_only_phase:
+                    proc.send_signal(2)  # Ctrl-C: the run commits what it did and stops
+                    proc.wait()
+                    break
             time.sleep(0.1)
             continue
         if now - last_probe >= 5.0:
@@ -133,11 +139,11 @@ def during_index(quarry: Path, repo: Path, last_file: str, ident: str, probe: st
                                   "hits": len(hits), "note": note.splitlines()[0] if note else ""})
         time.sleep(0.2)
     summary = proc.stdout.read().strip() if proc.stdout else ""
-    if proc.returncode != 0:
+    if proc.returncode != 0 and not keyword_only_phase:
         raise SystemExit(f"quarry index failed ({proc.returncode})")
     return {
         "first_keyword_s": round(first_keyword, 2) if first_keyword else None,
-        "full_s": round(time.perf_counter() - started, 1),
+        "full_s": None if keyword_only_phase else round(time.perf_counter() - started, 1),
         "peak_rss_mb": round(peak / 1024),
         "phase_two_searches": phase_two,
         "summary": summary,
@@ -164,7 +170,7 @@ def daemon_idle_rss(quarry: Path, repo: Path) -> int | None:
             proc.kill()
 
 
-def bench(name: str, source: Path, quarry: Path, cold: int) -> dict:
+def bench(name: str, source: Path, quarry: Path, cold: int, first_only: bool) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"quarry-first-{name}-"))
     repo = work / "repo"
     shutil.copytree(source, repo, symlinks=True, ignore=shutil.ignore_patterns(".quarry", "target"))
@@ -173,7 +179,9 @@ def bench(name: str, source: Path, quarry: Path, cold: int) -> dict:
         queries = [q for q, _ in pick_queries(repo, 2 * cold)]
         probe = queries[1] if len(queries) > 1 else ident
         result = {"corpus": name, "last_file": last_file, "identifier": ident}
-        result.update(during_index(quarry, repo, last_file, ident, probe))
+        result.update(during_index(quarry, repo, last_file, ident, probe, first_only))
+        if first_only:
+            return result
         for mode in ("hybrid", "keyword"):
             times = [search(quarry, repo, q, mode)[0] * 1000 for q in queries[:cold]]
             result[f"cold_{mode}_ms"] = {"p50": round(pct(times, 0.5)), "p95": round(pct(times, 0.95))}
@@ -189,6 +197,8 @@ def main() -> None:
     parser.add_argument("--quarry", type=Path, default=default_quarry())
     parser.add_argument("--corpus", choices=["django", "crates", "all"], default="all")
     parser.add_argument("--cold", type=int, default=20, help="cold queries per mode")
+    parser.add_argument("--first-keyword-only", action="store_true",
+                        help="stop the index (Ctrl-C) once the first keyword search succeeds")
     args = parser.parse_args()
     corpora: list[tuple[str, Path]] = []
     if args.corpus in ("django", "all"):
@@ -198,7 +208,8 @@ def main() -> None:
         if crates is not None:
             corpora.append(("crates", crates))
     for name, source in corpora:
-        print(json.dumps(bench(name, source, args.quarry, args.cold), indent=1), flush=True)
+        result = bench(name, source, args.quarry, args.cold, args.first_keyword_only)
+        print(json.dumps(result, indent=1), flush=True)
 
 
 if __name__ == "__main__":
