@@ -73,20 +73,11 @@ def last_definition(repo: Path) -> tuple[str, str]:
     raise SystemExit(f"no definition found under {repo}")
 
 
-def peak_rss_kb(pid: int) -> int:
+def proc_status_kb(pid: int, field: str) -> int:
+    """A `/proc/PID/status` figure in kB (`VmHWM` the peak RSS, `VmRSS` the current); 0 if gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     except OSError:
         pass
@@ -119,7 +110,7 @@ def during_index(quarry: Path, repo: Path, last_file: str, ident: str, probe: st
     peak = 0
     last_probe = 0.0
     while proc.poll() is None:
-        peak = max(peak, peak_rss_kb(proc.pid))
+        peak = max(peak, proc_status_kb(proc.pid, "VmHWM"))
         now = time.perf_counter() - started
         if first_keyword is None:
             _, hits, _, ok = search(quarry, repo, ident, "keyword")
@@ -161,7 +152,7 @@ def daemon_idle_rss(quarry: Path, repo: Path) -> int | None:
                 break
             time.sleep(0.2)
         time.sleep(5)
-        return round(rss_kb(proc.pid) / 1024)
+        return round(proc_status_kb(proc.pid, "VmRSS") / 1024)
     finally:
         subprocess.run([str(quarry), "daemon", "--stop", str(repo)], capture_output=True)
         try:

@@ -287,15 +287,8 @@ impl WriterLock {
     /// process holds it. The OS releases it if the holder dies, so a crash never leaves a
     /// stale lock.
     pub fn acquire(layout: &IndexLayout) -> Result<Self, IndexError> {
-        fs::create_dir_all(&layout.dir).map_err(IndexError::io("creating", &layout.dir))?;
         let path = layout.lock_file();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(IndexError::io("opening", &path))?;
+        let mut file = open_lock_file(&path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -349,16 +342,8 @@ const SHARD_LOCK_POLL: Duration = Duration::from_millis(10);
 impl ShardLock {
     /// The lease, waiting up to `wait` for its holder to let go; `None` if it did not.
     pub fn take(layout: &IndexLayout, wait: Duration) -> Result<Option<Self>, IndexError> {
-        let dir = layout.vector_dir();
-        fs::create_dir_all(&dir).map_err(IndexError::io("creating", &dir))?;
         let path = layout.shard_lock_file();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(IndexError::io("opening", &path))?;
+        let file = open_lock_file(&path)?;
         let deadline = Instant::now() + wait;
         loop {
             match file.try_lock() {
@@ -377,6 +362,21 @@ impl Drop for ShardLock {
     fn drop(&mut self) {
         let _ = self.file.unlock();
     }
+}
+
+/// Opens (creating it and its folder if needed) a file that is only ever locked, never
+/// truncated: the writer lock keeps its holder's pid in it.
+fn open_lock_file(path: &Path) -> Result<File, IndexError> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(IndexError::io("creating", dir))?;
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(IndexError::io("opening", path))
 }
 
 /// Removes a file; one that is already gone is fine.

@@ -184,13 +184,7 @@ impl Progress {
             }),
             SyncEvent::Scanned { to_index, .. } => {
                 bar.set_length(to_index as u64);
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{spinner} indexing [{bar:30}] {pos}/{len} files · {msg} · {per_sec} · ETA {eta}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-                );
+                bar.set_style(bar_style("indexing", "files"));
                 bar.set_message("0 chunks");
             }
             SyncEvent::Indexed {
@@ -208,13 +202,7 @@ impl Progress {
             } => {
                 if bar.length() != Some(chunks_total as u64) {
                     bar.set_length(chunks_total as u64);
-                    bar.set_style(
-                        ProgressStyle::with_template(
-                            "{spinner} vectors [{bar:30}] {pos}/{len} chunks · {msg} · {per_sec} · ETA {eta}",
-                        )
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
-                        .progress_chars("=> "),
-                    );
+                    bar.set_style(bar_style("vectors", "chunks"));
                     bar.reset_eta();
                 }
                 bar.set_position(chunks_done as u64);
@@ -226,6 +214,16 @@ impl Progress {
             }
         }
     }
+}
+
+/// The progress bar of one phase: `{phase} [===>  ] pos/len {unit} · msg · rate · ETA`.
+fn bar_style(phase: &str, unit: &str) -> ProgressStyle {
+    let template = format!(
+        "{{spinner}} {phase} [{{bar:30}}] {{pos}}/{{len}} {unit} · {{msg}} · {{per_sec}} · ETA {{eta}}"
+    );
+    ProgressStyle::with_template(&template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
 }
 
 /// A flag the first Ctrl-C raises: the sync then commits what it finished and stops. A

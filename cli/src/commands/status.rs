@@ -138,19 +138,18 @@ pub fn status_json(layout: &IndexLayout) -> Result<serde_json::Value> {
 
 fn collect(layout: &IndexLayout) -> Result<Status> {
     let progress = SyncProgress::of_writer(layout);
-    let manifest = match Manifest::load(&layout.manifest()) {
+    let loaded = Manifest::load(&layout.manifest());
+    let manifest = match loaded {
         // A first index before its first commit: say what the writer does, not "no index".
         Ok(None) | Err(_) if layout.is_locked_by_another_process() => Manifest::new(
             quarry_indexer::manifest::IndexSettings::default(),
             progress.as_ref().map_or(0, |p| p.started_at),
         ),
-        _ => {
+        loaded => {
             layout.check_readable()?;
-            Manifest::load(&layout.manifest())?.ok_or_else(|| {
-                quarry_indexer::IndexError::NoIndex {
-                    root: layout.root.clone(),
-                    index_dir: layout.dir.clone(),
-                }
+            loaded?.ok_or_else(|| quarry_indexer::IndexError::NoIndex {
+                root: layout.root.clone(),
+                index_dir: layout.dir.clone(),
             })?
         }
     };
