@@ -43,7 +43,7 @@ pub fn load_cross_encoder(name: &str) -> Result<Box<dyn CrossEncoder>, EmbedErro
 #[cfg(feature = "download-models")]
 fn load_named(name: &str) -> Result<Box<dyn CrossEncoder>, EmbedError> {
     use fastembed::{RerankInitOptions, RerankerModel, TextRerank};
-    super::onnx::load_runtime()?;
+    let environment = super::onnx::runtime()?;
     let model = match name {
         "BAAI/bge-reranker-base" => RerankerModel::BGERerankerBase,
         "rozgo/bge-reranker-v2-m3" => RerankerModel::BGERerankerV2M3,
@@ -51,6 +51,7 @@ fn load_named(name: &str) -> Result<Box<dyn CrossEncoder>, EmbedError> {
         _ => RerankerModel::JINARerankerV2BaseMultilingual,
     };
     let options = RerankInitOptions::new(model)
+        .with_environment(environment)
         .with_cache_dir(super::onnx::cache_dir().join("fastembed"))
         .with_show_download_progress(false);
     let model = TextRerank::try_new(options).map_err(|e| EmbedError::Model {

@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod cross;
 pub mod onnx;
+pub mod sentence;
 
 use crate::chunk::{Chunk, ChunkKind};
 
@@ -58,11 +59,18 @@ pub struct SharedEmbedder {
 }
 
 impl SharedEmbedder {
-    /// The configured model ([`onnx::OnnxEmbedder::configured`]), shared.
+    /// The configured model ([`onnx::OnnxEmbedder::configured`]) for a resident process,
+    /// shared.
     pub fn configured() -> Result<Self, EmbedError> {
-        Ok(SharedEmbedder::new(Box::new(
-            onnx::OnnxEmbedder::configured()?,
-        )))
+        Self::configured_for(sentence::Workload::Resident)
+    }
+
+    /// The configured model set up for `workload`, shared.
+    pub fn configured_for(workload: sentence::Workload) -> Result<Self, EmbedError> {
+        Ok(SharedEmbedder::new(Box::new(onnx::OnnxEmbedder::load(
+            &onnx::ModelSource::from_env(),
+            workload,
+        )?)))
     }
 
     /// Shares `model`.
@@ -94,14 +102,25 @@ impl Embedder for SharedEmbedder {
 }
 
 /// The configured embedding model of a process, loaded at most once (on first use) and
-/// shared by every clone: commands that may never embed never pay for loading it.
+/// shared by every clone: commands that may never embed never pay for loading it. The
+/// default slot loads it for a resident process; [`ModelSlot::one_shot`] for a command that
+/// embeds a query and exits.
 #[derive(Clone, Default)]
 pub struct ModelSlot {
     loaded: std::sync::Arc<std::sync::Mutex<Option<SharedEmbedder>>>,
+    workload: sentence::Workload,
 }
 
 impl ModelSlot {
-    /// The model, loaded now ([`onnx::OnnxEmbedder::configured`]) if it was not yet.
+    /// A slot for a process that embeds a query or two and exits.
+    pub fn one_shot() -> Self {
+        ModelSlot {
+            workload: sentence::Workload::OneShot,
+            ..ModelSlot::default()
+        }
+    }
+
+    /// The model, loaded now ([`SharedEmbedder::configured_for`]) if it was not yet.
     pub fn get(&self) -> Result<SharedEmbedder, EmbedError> {
         let mut loaded = self
             .loaded
@@ -110,7 +129,7 @@ impl ModelSlot {
         if let Some(model) = loaded.as_ref() {
             return Ok(model.clone());
         }
-        let model = SharedEmbedder::configured()?;
+        let model = SharedEmbedder::configured_for(self.workload)?;
         *loaded = Some(model.clone());
         Ok(model)
     }

@@ -1,4 +1,8 @@
-//! The ONNX Runtime embedder (through fastembed), and where its runtime and model are found.
+//! The ONNX Runtime embedder, and where its runtime and model are found.
+//!
+//! A local model directory runs on Quarry's own session ([`super::sentence`]); a model named
+//! for download runs through fastembed, which fetches it. Both share one ONNX Runtime
+//! environment ([`runtime`]).
 //!
 //! ONNX Runtime is loaded at run time from a shared library (`ORT_DYLIB_PATH`, else the one
 //! `scripts/setup.sh` put in Quarry's cache). The model is, in order: the directory in
@@ -9,22 +13,28 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use fastembed::{
-    InitOptionsUserDefined, Pooling, QuantizationMode, TextEmbedding, TokenizerFiles,
-    UserDefinedEmbeddingModel,
-};
+use ort::environment::Environment;
 use serde::Deserialize;
 
+use super::sentence::{ModelFiles, Pooling, SentenceModel, Workload};
 use super::{EmbedError, Embedder};
 
 /// Name of the offline model `scripts/setup.sh` installs.
 pub const OFFLINE_MODEL: &str = "all-minilm-l6-v2-int8";
 
 /// Texts per inference call. Small batches of similar length beat large ones here: padding
-/// is wasted work, and ONNX Runtime's memory arena grows with the largest batch it has seen
-/// (measured on 2 cores: 3 GB resident at 64 texts). At 16 the arena stays under 1 GB and
-/// pays for itself: 53 chunks/s on Django with it, 27 without.
-pub const BATCH_SIZE: usize = 16;
+/// is wasted work, and ONNX Runtime's memory arena grows with the largest batch it has seen.
+/// Measured on 2 cores at a 128-token window (`bench/index_bench.py`, pytest's sdist): 12
+/// runs at the rate of 16 (39 chunks/s) with 90 MB less at the peak (457 MB); 8 is slower.
+/// The arena stays on: without it the rate falls by a quarter and the peak is higher.
+pub const BATCH_SIZE: usize = 12;
+
+/// Tokens of each text the model reads: the head of a chunk (where it says what it is, with
+/// its path, headers, signature and doc summary in front, see `embed_text`). MiniLM was
+/// trained on 128-token inputs; a longer window costs time and memory quadratically in
+/// attention. Measured on `bench/eval` against 256 tokens: equal retrieval quality at twice
+/// the rate and half the peak memory. A local model's `quarry-model.json` may ask for less.
+pub const EMBED_WINDOW: usize = 128;
 
 /// Quarry's cache directory: `QUARRY_CACHE_DIR`, else `$XDG_CACHE_HOME/quarry`, else
 /// `~/.cache/quarry`.
@@ -75,43 +85,33 @@ struct ModelSpec {
 
 /// A sentence-embedding model run by ONNX Runtime.
 pub struct OnnxEmbedder {
-    model: TextEmbedding,
+    engine: Engine,
     id: String,
     dims: usize,
 }
 
+/// What runs the model: Quarry's own session for a local model directory, fastembed's for
+/// a model it downloads by name.
+enum Engine {
+    Session(SentenceModel),
+    Fastembed(fastembed::TextEmbedding),
+}
+
 impl OnnxEmbedder {
-    /// The model the environment configures ([`ModelSource::from_env`]).
+    /// The model the environment configures ([`ModelSource::from_env`]), for a resident
+    /// process (an index, a daemon, an MCP server).
     pub fn configured() -> Result<Self, EmbedError> {
-        Self::load(&ModelSource::from_env())
+        Self::load(&ModelSource::from_env(), Workload::Resident)
     }
 
-    /// Loads ONNX Runtime (once per process) and the model.
-    pub fn load(source: &ModelSource) -> Result<Self, EmbedError> {
-        load_runtime()?;
+    /// Loads ONNX Runtime (once per process) and the model, set up for `workload`.
+    pub fn load(source: &ModelSource, workload: Workload) -> Result<Self, EmbedError> {
+        let environment = runtime()?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let (mut model, id) = match source {
-            ModelSource::Dir(dir) => load_dir(dir, threads)?,
-            ModelSource::Named(name) => load_named(name, threads)?,
-        };
-        let probe = model
-            .embed(["dimension probe"], None)
-            .map_err(|e| EmbedError::Model {
-                model: id.clone(),
-                reason: e.to_string(),
-            })?;
-        let dims = probe.first().map_or(0, Vec::len);
-        if dims == 0 {
-            return Err(EmbedError::Model {
-                model: id,
-                reason: "the model returned an empty vector".to_string(),
-            });
+        match source {
+            ModelSource::Dir(dir) => load_dir(&environment, dir, workload, threads),
+            ModelSource::Named(name) => load_named(&environment, name, threads),
         }
-        Ok(OnnxEmbedder {
-            model,
-            id: format!("{id}/{dims}"),
-            dims,
-        })
     }
 }
 
@@ -125,41 +125,55 @@ impl Embedder for OnnxEmbedder {
     }
 
     fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.model
-            .embed(texts, Some(BATCH_SIZE))
-            .map_err(|e| EmbedError::Inference(e.to_string()))
+        self.embed_batched(texts, BATCH_SIZE)
     }
 }
 
-/// Loads the ONNX Runtime shared library once; later calls return the first outcome.
-pub(crate) fn load_runtime() -> Result<(), EmbedError> {
-    static LOADED: OnceLock<Result<(), EmbedError>> = OnceLock::new();
-    let outcome = LOADED.get_or_init(|| {
-        let path = std::env::var_os("ORT_DYLIB_PATH").map_or_else(
-            || cache_dir().join("onnxruntime").join("libonnxruntime.so"),
-            PathBuf::from,
-        );
+impl OnnxEmbedder {
+    /// [`Embedder::embed`] in inference batches of `batch` texts instead of [`BATCH_SIZE`]
+    /// (for benchmarks).
+    pub fn embed_batched(
+        &mut self,
+        texts: &[&str],
+        batch: usize,
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &mut self.engine {
+            Engine::Session(model) => model.embed(texts, batch),
+            Engine::Fastembed(model) => model
+                .embed(texts, Some(batch.max(1)))
+                .map_err(|e| EmbedError::Inference(e.to_string())),
+        }
+    }
+}
+
+/// The process's ONNX Runtime environment: the shared library loaded once and one
+/// environment built over it, which every session (Quarry's and fastembed's) shares; later
+/// calls return the first outcome.
+pub fn runtime() -> Result<Environment, EmbedError> {
+    static RUNTIME: OnceLock<Result<Environment, EmbedError>> = OnceLock::new();
+    let outcome = RUNTIME.get_or_init(|| {
+        let path = runtime_path();
         if !path.is_file() {
             return Err(EmbedError::RuntimeMissing {
                 path: path.display().to_string(),
             });
         }
-        match ort::init_from(&path) {
-            Ok(builder) => {
-                drop(builder);
-                Ok(())
-            }
-            Err(e) => Err(EmbedError::RuntimeLoad {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            }),
-        }
+        let load_error = |reason: String| EmbedError::RuntimeLoad {
+            path: path.display().to_string(),
+            reason,
+        };
+        ort::init_from(&path)
+            .map_err(|e| load_error(e.to_string()))?
+            .with_name("quarry")
+            .with_telemetry(false)
+            .build()
+            .map_err(|e| load_error(e.to_string()))
     });
     match outcome {
-        Ok(()) => Ok(()),
+        Ok(environment) => Ok(environment.clone()),
         Err(EmbedError::RuntimeMissing { path }) => {
             Err(EmbedError::RuntimeMissing { path: path.clone() })
         }
@@ -171,21 +185,32 @@ pub(crate) fn load_runtime() -> Result<(), EmbedError> {
     }
 }
 
-fn load_dir(dir: &Path, threads: usize) -> Result<(TextEmbedding, String), EmbedError> {
-    let missing = |reason: String| EmbedError::ModelMissing {
-        path: dir.display().to_string(),
-        reason,
-    };
-    let read = |name: &str| {
-        std::fs::read(dir.join(name)).map_err(|_| missing(format!("{name} is missing")))
-    };
-    let onnx_file = read("model.onnx")?;
-    let tokenizer_files = TokenizerFiles {
-        tokenizer_file: read("tokenizer.json")?,
-        config_file: read("config.json")?,
-        special_tokens_map_file: read("special_tokens_map.json")?,
-        tokenizer_config_file: read("tokenizer_config.json")?,
-    };
+/// The ONNX Runtime library: `ORT_DYLIB_PATH`, else the one setup installed in the cache.
+fn runtime_path() -> PathBuf {
+    std::env::var_os("ORT_DYLIB_PATH").map_or_else(
+        || cache_dir().join("onnxruntime").join("libonnxruntime.so"),
+        PathBuf::from,
+    )
+}
+
+/// The embedding window: `QUARRY_EMBED_WINDOW` when set to a number, else
+/// [`EMBED_WINDOW`]; a model's `quarry-model.json` may lower it to its own limit.
+fn window(spec_max: Option<usize>) -> usize {
+    let wanted = std::env::var("QUARRY_EMBED_WINDOW")
+        .ok()
+        .and_then(|w| w.parse::<usize>().ok())
+        .filter(|&w| w >= 8)
+        .unwrap_or(EMBED_WINDOW);
+    spec_max.map_or(wanted, |max| wanted.min(max))
+}
+
+fn load_dir(
+    environment: &Environment,
+    dir: &Path,
+    workload: Workload,
+    threads: usize,
+) -> Result<OnnxEmbedder, EmbedError> {
+    let files = ModelFiles::read(dir)?;
     let spec: Option<ModelSpec> = std::fs::read(dir.join("quarry-model.json"))
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
@@ -193,51 +218,73 @@ fn load_dir(dir: &Path, threads: usize) -> Result<(TextEmbedding, String), Embed
         Some("cls") => Pooling::Cls,
         _ => Pooling::Mean,
     };
-    let max_length = spec.as_ref().and_then(|s| s.max_length).unwrap_or(256);
+    let window = window(spec.as_ref().and_then(|s| s.max_length));
     let name = spec
         .as_ref()
         .and_then(|s| s.name.clone())
         .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "local-model".to_string());
-    let id = format!("{name}@{}/{max_length}", onnx_file.len());
-    let model = UserDefinedEmbeddingModel::new(onnx_file, tokenizer_files)
-        .with_pooling(pooling)
-        .with_quantization(QuantizationMode::None);
-    let options = InitOptionsUserDefined::new()
-        .with_max_length(max_length)
-        .with_intra_threads(threads)
-        .with_execution_providers(vec![
-            ort::ep::CPU::default().with_arena_allocator(true).build(),
-        ]);
-    let embedding = TextEmbedding::try_new_from_user_defined(model, options).map_err(|e| {
-        EmbedError::Model {
-            model: name.clone(),
-            reason: e.to_string(),
-        }
-    })?;
-    Ok((embedding, id))
+    let id = format!("{name}@{}/{window}", files.onnx.len());
+    let model = SentenceModel::load(
+        environment,
+        files,
+        pooling,
+        window,
+        workload,
+        threads,
+        &name,
+    )?;
+    let dims = model.dims();
+    Ok(OnnxEmbedder {
+        engine: Engine::Session(model),
+        id: format!("{id}/{dims}"),
+        dims,
+    })
 }
 
 #[cfg(feature = "download-models")]
-fn load_named(name: &str, threads: usize) -> Result<(TextEmbedding, String), EmbedError> {
+fn load_named(
+    environment: &Environment,
+    name: &str,
+    threads: usize,
+) -> Result<OnnxEmbedder, EmbedError> {
     use fastembed::{EmbeddingModel, TextInitOptions};
-    let model: EmbeddingModel = name.parse().map_err(|e: String| EmbedError::Model {
+    let failed = |reason: String| EmbedError::Model {
         model: name.to_string(),
-        reason: e,
-    })?;
+        reason,
+    };
+    let model: EmbeddingModel = name.parse().map_err(failed)?;
     let options = TextInitOptions::new(model)
+        .with_environment(environment.clone())
+        .with_max_length(window(None))
         .with_cache_dir(cache_dir().join("fastembed"))
         .with_intra_threads(threads)
         .with_show_download_progress(false);
-    let embedding = TextEmbedding::try_new(options).map_err(|e| EmbedError::Model {
-        model: name.to_string(),
-        reason: format!("{e} (offline? run scripts/setup.sh and use the offline model)"),
+    let mut embedding = fastembed::TextEmbedding::try_new(options).map_err(|e| {
+        failed(format!(
+            "{e} (offline? run scripts/setup.sh and use the offline model)"
+        ))
     })?;
-    Ok((embedding, name.to_string()))
+    let probe = embedding
+        .embed(["dimension probe"], None)
+        .map_err(|e| failed(e.to_string()))?;
+    let dims = probe.first().map_or(0, Vec::len);
+    if dims == 0 {
+        return Err(failed("the model returned an empty vector".to_string()));
+    }
+    Ok(OnnxEmbedder {
+        engine: Engine::Fastembed(embedding),
+        id: format!("{name}@{}/{dims}", window(None)),
+        dims,
+    })
 }
 
 #[cfg(not(feature = "download-models"))]
-fn load_named(name: &str, _threads: usize) -> Result<(TextEmbedding, String), EmbedError> {
+fn load_named(
+    _environment: &Environment,
+    name: &str,
+    _threads: usize,
+) -> Result<OnnxEmbedder, EmbedError> {
     Err(EmbedError::Model {
         model: name.to_string(),
         reason: "this quarry was built without the download-models feature; set QUARRY_MODEL_DIR to a local model".to_string(),
