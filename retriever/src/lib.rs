@@ -423,8 +423,25 @@ impl Retriever {
                 current: embedder.model_id().to_string(),
             });
         }
-        self.code.enable_vectors()?;
+        if !self.code.vectors_ready() {
+            self.code.enable_vectors()?;
+        }
         self.embedder = Some(embedder);
+        Ok(self)
+    }
+
+    /// Opens the vector store ahead of [`Retriever::with_embedder`] (which opens it itself
+    /// otherwise), so it can open while the model loads. Fails like `with_embedder` when the
+    /// index has no vectors or another process holds them.
+    pub fn with_vectors(mut self) -> Result<Self, SearchError> {
+        if self.vector_model().is_none() {
+            return Err(SearchError::NoVectors {
+                index_dir: self.layout.dir.display().to_string(),
+            });
+        }
+        if !self.code.vectors_ready() {
+            self.code.enable_vectors()?;
+        }
         Ok(self)
     }
 
@@ -626,10 +643,15 @@ pub(crate) fn select(
         if hits.iter().any(|h| overlapping(&h.chunk, &chunk)) {
             continue;
         }
+        // Raw scores are shown rounded too: a one-shot and a resident process embed with
+        // differently optimised graphs whose cosines differ in the seventh digit.
+        let mut explain = candidate.explain;
+        explain.keyword_score = explain.keyword_score.map(round);
+        explain.vector_score = explain.vector_score.map(round);
         hits.push(Ranked {
             chunk,
             score: round(candidate.score),
-            explain: candidate.explain,
+            explain,
         });
         if hits.len() == k {
             break;

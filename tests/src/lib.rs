@@ -269,6 +269,52 @@ impl Run {
 }
 
 /// Paths of hits, in order.
+/// Whether two outputs of a command say the same thing: equal but for decimal numbers
+/// (scores), which may differ by `tolerance`. A one-shot `quarry search` and a daemon embed
+/// the query with differently optimised graphs of one model, whose scores differ in the
+/// last digits.
+pub fn same_but_scores(a: &str, b: &str, tolerance: f64) -> bool {
+    let split = |s: &str| -> (Vec<String>, Vec<f64>) {
+        let (mut words, mut numbers, mut word, mut number) =
+            (Vec::new(), Vec::new(), String::new(), String::new());
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            let starts_number =
+                c.is_ascii_digit() || (c == '-' && chars.peek().is_some_and(char::is_ascii_digit));
+            if starts_number && number.is_empty() {
+                number.push(c);
+                while let Some(&d) = chars.peek() {
+                    if d.is_ascii_digit() || d == '.' || d == 'e' || d == '-' {
+                        number.push(d);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                if number.contains('.') {
+                    words.push(std::mem::take(&mut word));
+                    numbers.push(number.parse().unwrap_or(f64::NAN));
+                } else {
+                    word.push_str(&number);
+                }
+                number.clear();
+            } else {
+                word.push(c);
+            }
+        }
+        words.push(word);
+        (words, numbers)
+    };
+    let (words_a, numbers_a) = split(a);
+    let (words_b, numbers_b) = split(b);
+    words_a == words_b
+        && numbers_a.len() == numbers_b.len()
+        && numbers_a
+            .iter()
+            .zip(&numbers_b)
+            .all(|(x, y)| (x - y).abs() <= tolerance)
+}
+
 pub fn paths(hits: &[Value]) -> Vec<String> {
     hits.iter()
         .map(|h| h["path"].as_str().unwrap_or_default().to_string())
@@ -323,4 +369,23 @@ pub fn mcp_session<S: AsRef<std::ffi::OsStr>>(repo: &Repo, extra: &[S]) -> Value
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).expect("the session prints JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_but_scores;
+
+    #[test]
+    fn scores_may_differ_by_the_tolerance_and_nothing_else_may() {
+        let a = r#"[{"path":"a2.py","start_line":3,"score":0.03388,"v":-0.5}]"#;
+        assert!(same_but_scores(a, &a.replace("0.03388", "0.03389"), 2e-5));
+        assert!(!same_but_scores(a, &a.replace("0.03388", "0.0345"), 2e-5));
+        assert!(!same_but_scores(
+            a,
+            &a.replace("start_line\":3", "start_line\":4"),
+            2e-5
+        ));
+        assert!(!same_but_scores(a, &a.replace("a2.py", "a3.py"), 2e-5));
+        assert!(same_but_scores("x · 0.5\n", "x · 0.500001\n", 2e-5));
+    }
 }

@@ -126,7 +126,10 @@ fn every_file_is_searchable_by_keyword_while_vectors_are_made() {
     if child.try_wait().expect("child").is_none() {
         assert!(run.stderr().contains("being updated"), "{}", run.stderr());
     }
-    // Vector search reads the shard between the writer's commits.
+    // Vector search reads the shard between the writer's commits, once a group is in.
+    poll_status(&repo, &mut child, |s| {
+        s["progress"]["vector_chunks_done"].as_u64() > Some(0)
+    });
     let vector = repo.search("sensor reading calibration", &["--mode", "vector"]);
     assert!(!vector.is_empty());
 

@@ -107,6 +107,7 @@ pub fn run(args: SearchArgs, index_dir: Option<&Path>) -> Result<()> {
             if let Some(note) = reader.retriever.reranker_note() {
                 eprintln!("note: {note}");
             }
+            reader.end_with_process();
             hits
         }
     };
@@ -146,10 +147,12 @@ fn run_files(layout: &IndexLayout, request: &SearchRequest, json: bool) -> Resul
         }
         IndexAccess::Direct(mut reader) => {
             let mode = reader.mode;
-            reader.retriever.search_files(&SearchRequest {
+            let files = reader.retriever.search_files(&SearchRequest {
                 mode,
                 ..request.clone()
-            })?
+            })?;
+            reader.end_with_process();
+            files
         }
     };
     let stdout = std::io::stdout();
@@ -232,7 +235,7 @@ pub(crate) fn open_index(
     if let Some(daemon) = DaemonClient::connect(layout) {
         return Ok(IndexAccess::Daemon(daemon));
     }
-    let reader = open_reader(layout, mode, &ModelSlot::default())?;
+    let reader = open_reader(layout, mode, &ModelSlot::one_shot())?;
     if let Some(fallback) = &reader.fallback {
         eprintln!("note: {fallback}");
     }
