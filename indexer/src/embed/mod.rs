@@ -217,14 +217,8 @@ pub fn embed_text(chunk: &Chunk) -> String {
     if let Some(doc) = &chunk.doc
         && chunk.kind != ChunkKind::Section
     {
-        let summary = doc_summary(doc);
-        // A doc the code carries (a leading comment, a docstring) is read there; written
-        // twice it would take a sixth of the window.
-        let first_line = summary.lines().next().unwrap_or("").trim();
-        if first_line.is_empty() || !chunk.text.contains(first_line) {
-            out.push_str(summary);
-            out.push('\n');
-        }
+        out.push_str(doc_summary(doc));
+        out.push('\n');
     }
     out.push_str(&chunk.text);
     truncate_at_char(&mut out, MAX_EMBED_BYTES);
@@ -259,7 +253,7 @@ const MAX_DOC_SUMMARY_BYTES: usize = 600;
 
 /// What [`embed_text`] makes of a chunk, versioned: part of every cache key, so a change
 /// here re-embeds instead of reusing vectors of the old text.
-const EMBED_TEXT_VERSION: &str = "embed-text-3";
+const EMBED_TEXT_VERSION: &str = "embed-text-2";
 
 /// The cache key of a chunk's vector: the model plus the chunk's own content (kind,
 /// signature, doc, enclosing headers, text) and not its location, so a chunk whose lines
@@ -331,26 +325,6 @@ mod tests {
         assert_eq!(cache_key("m", &load(&a)), cache_key("m", &load(&moved)));
         assert_ne!(cache_key("m", &load(&a)), cache_key("m", &load(&edited)));
         assert_ne!(cache_key("m", &load(&a)), cache_key("other", &load(&a)));
-    }
-
-    #[test]
-    fn a_doc_the_code_carries_is_embedded_once() {
-        let rust = &chunks(
-            "src/auth.rs",
-            "/// Product writes need the admin token.\nfn guard() -> bool {\n    true\n}\n",
-        )[0];
-        let text = embed_text(rust);
-        assert_eq!(text.matches("Product writes need").count(), 1, "{text}");
-        let python = chunks(
-            "shop/auth.py",
-            "def guard():\n    \"\"\"Rejects writes without the token.\"\"\"\n    return True\n",
-        );
-        let function = python
-            .iter()
-            .find(|c| c.kind == ChunkKind::Function)
-            .expect("function chunk");
-        let text = embed_text(function);
-        assert_eq!(text.matches("Rejects writes").count(), 1, "{text}");
     }
 
     #[test]
