@@ -164,10 +164,11 @@ fn team_workflow(store: &Store) {
         hits[0]["symbol"], "crate::store::OrderStore::cancel",
         "{hits:?}"
     );
+    // Fourth at the 128-token window, as in the local index (semantic.rs).
     let hits = store.search(
         &laptop,
         "reject unauthenticated modifications",
-        &["-k", "3", "--mode", "vector"],
+        &["-k", "5", "--mode", "vector"],
     );
     assert!(
         symbols(&hits).contains(&"crate::handlers::require_admin_for_writes".to_string()),
