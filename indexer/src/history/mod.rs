@@ -292,6 +292,7 @@ pub fn sync_history(
             vectors.upsert(&points)?;
         }
         vectors.commit()?;
+        vectors.close()?;
     }
     keyword.commit()?;
     keyword.finish()?;

@@ -294,6 +294,56 @@ fn edge_local_shape_keeps_the_contract() {
     assert!(hits[0].chunk.is_none(), "the local store keeps no text");
 }
 
+/// A closed shard's log is trimmed, and writes after the trim are kept: the log's numbering
+/// goes on where it was, so no segment takes a new write for an old one.
+#[test]
+fn edge_shard_keeps_writes_across_closes_that_trim_its_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shard = dir.path().join("shard");
+    let wide = 384;
+    let vector = |i: u32| -> Vec<f32> { (0..wide).map(|d| ((i + d) % 7) as f32 + 1.0).collect() };
+    let closed_logs = || {
+        std::fs::read_dir(shard.join("wal"))
+            .expect("wal")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("closed-"))
+            .count()
+    };
+    // Each round writes more than a log segment (4 MiB) holds, so segments are closed.
+    for round in 0..3u32 {
+        let mut store =
+            EdgeVectorStore::open_or_create(&shard, dir.path(), wide as usize).expect("open");
+        let chunks: Vec<Chunk> = (0..3000)
+            .map(|i| {
+                chunk(
+                    &format!("src/r{round}.rs"),
+                    i,
+                    ChunkKind::Function,
+                    "f",
+                    "fn f() {}",
+                )
+            })
+            .collect();
+        let vectors: Vec<Vec<f32>> = (0..3000).map(vector).collect();
+        for (chunks, vectors) in chunks.chunks(500).zip(vectors.chunks(500)) {
+            let points: Vec<VectorPoint<'_>> = chunks
+                .iter()
+                .zip(vectors)
+                .map(|(chunk, vector)| VectorPoint { chunk, vector })
+                .collect();
+            store.upsert(&points).expect("upsert");
+        }
+        store.commit().expect("commit");
+        store.close().expect("close");
+        assert!(closed_logs() <= 1, "the log was not trimmed");
+    }
+    let store = EdgeVectorStore::open(&shard, dir.path()).expect("reopen");
+    assert_eq!(store.count().expect("count"), 9000);
+    let filter = VectorFilter::default();
+    let hits = store.search(&vector(5), &filter, 3).expect("search");
+    assert!(!hits.is_empty());
+}
+
 #[test]
 fn edge_team_shape_keeps_the_contract() {
     let dir = tempfile::tempdir().expect("tempdir");
