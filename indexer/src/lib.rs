@@ -24,6 +24,7 @@ pub mod config;
 pub mod embed;
 pub mod error;
 pub mod graph;
+pub mod heap;
 pub mod keyword;
 pub mod lang;
 pub mod layout;

@@ -131,6 +131,9 @@ impl SentenceModel {
                 .unwrap_or_else(|_| Err("the tokenizer's loader stopped".to_string()));
             (session, tokenizer)
         });
+        // Parsing the graph and optimising it leaves tens of MB of freed heap behind (73 MB at
+        // level 1 for MiniLM) that the allocator would otherwise keep for the process's life.
+        crate::heap::release_freed();
         let session = session.map_err(error)?;
         let tokenizer = tokenizer.map_err(error)?;
         let token_type_ids = session

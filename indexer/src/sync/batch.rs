@@ -60,7 +60,7 @@ pub(crate) fn embed_batch<'c>(
     let mut missing: Vec<(String, [u8; 16])> = Vec::new();
     let mut queued: BTreeSet<[u8; 16]> = BTreeSet::new();
     for (chunk, key) in &wanted {
-        if cache.get(key).is_none() && queued.insert(*key) {
+        if !cache.contains(key) && queued.insert(*key) {
             missing.push((embed_text(chunk), *key));
         }
     }
@@ -77,7 +77,7 @@ pub(crate) fn embed_batch<'c>(
             reason: e.to_string(),
         })?;
         for ((_, key), vector) in group.iter().zip(vectors) {
-            cache.put(*key, vector)?;
+            cache.put(*key, &vector)?;
         }
         report.chunks_embedded += group.len();
     }
@@ -88,8 +88,8 @@ pub(crate) fn embed_batch<'c>(
     }
     let mut out = Vec::with_capacity(wanted.len());
     for (chunk, key) in &wanted {
-        if let Some(vector) = cache.get(key) {
-            out.push((*chunk, vector.to_vec()));
+        if let Some(vector) = cache.get(key)? {
+            out.push((*chunk, vector));
         }
     }
     report.vectors_cached += out.len().saturating_sub(missing.len());

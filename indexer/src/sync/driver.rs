@@ -6,7 +6,7 @@
 //!    the racy-mtime guard; files skipped before stay skipped until they move);
 //! 3. [`journal`]: record every path about to change, then delete what vanished;
 //! 4. [`batches`], the keyword phase: read → chunk → write, committing (then checkpointing
-//!    the manifest) every [`IndexSink::commit_every`] chunks and once at the end, so the
+//!    the manifest) when [`IndexSink::commit_due`] says so and once at the end, so the
 //!    whole tree is searchable by keyword within seconds; files whose chunks want vectors
 //!    are marked `vectors_pending`;
 //! 5. [`super::vectors::embed_pending`], the vector phase: every pending file (of this run
@@ -292,6 +292,7 @@ fn batches<T: Ledger + IndexSink>(
     let total = scan.to_read.len();
     let wants_vectors = run.embedding.is_some();
     let mut pending_chunks = 0;
+    let mut last_commit = Instant::now();
     let mut files_done = 0;
     for batch in scan.to_read.chunks(BATCH_FILES) {
         let batch: Vec<&Candidate> = batch.iter().collect();
@@ -318,9 +319,10 @@ fn batches<T: Ledger + IndexSink>(
         run.report.chunks_written += changes.added.len();
         pending_chunks += changes.added.len();
         files_done += batch.len();
-        if pending_chunks >= target.commit_every() {
+        if target.commit_due(pending_chunks, last_commit.elapsed()) {
             commit(target, run, false)?;
             pending_chunks = 0;
+            last_commit = Instant::now();
         }
         on_event(SyncEvent::Indexed {
             files_done,
@@ -337,6 +339,9 @@ fn batches<T: Ledger + IndexSink>(
         // The whole tree is searchable by keyword from here, while vectors are made.
         commit(target, run, false)?;
     }
+    // What the keyword phase's reading and indexing threads freed goes back before the
+    // vector phase grows the model's memory.
+    crate::heap::release_freed();
     Ok(())
 }
 
@@ -383,7 +388,12 @@ fn apply_reads(
             }
             FileResult::Indexed { entry, chunks } => {
                 manifest.skipped.remove(path);
-                changes.replaced.push(path.clone());
+                // The stores hold chunks only of paths the manifest lists or the journal
+                // names: a path new to both has nothing to delete (a first index deletes
+                // nothing, and never opens the vector shard in its keyword phase).
+                if manifest.files.contains_key(path) || run.forced.contains(path) {
+                    changes.replaced.push(path.clone());
+                }
                 report.files_indexed += 1;
                 changes.entries.push((path.clone(), entry));
                 changes.added.extend(chunks);

@@ -15,9 +15,13 @@ use crate::manifest::{Journal, Manifest, SCHEMA_VERSION};
 use crate::vector::edge::EdgeVectorStore;
 use crate::vector::{VectorPoint, VectorStore};
 
-/// Chunks written between commits (and manifest checkpoints) on a long first index: a
-/// tantivy commit costs a segment, so a first index commits rarely.
-const COMMIT_EVERY_CHUNKS: usize = 20_000;
+/// Time between commits (and manifest checkpoints) in either phase of a long sync. A
+/// keyword commit waits for every indexing thread to flush its segment, and a vector commit
+/// opens and flushes the shard, so commits by count cost a Django-sized first index three
+/// keyword commits where one does and a shard open per group of files. By time, a short
+/// keyword phase commits once, at its end, and a huge one is searchable in part every
+/// interval; the vector phase's first group is committed at once (see `sync::vectors`).
+const COMMIT_INTERVAL: Duration = Duration::from_secs(20);
 
 /// How long a sync waits for a search in another process to let go of the vector shard
 /// before it gives up ([`IndexError::ShardBusy`]; nothing is written, nothing to repair
@@ -226,14 +230,14 @@ impl IndexSink for LocalTarget<'_> {
         // Committed, the shard is let go of until the next write needs it.
         if let Some((mut vectors, lock)) = self.vectors.take() {
             vectors.commit()?;
-            drop(vectors);
+            vectors.close()?;
             drop(lock);
         }
         Ok(())
     }
 
-    fn commit_every(&self) -> usize {
-        COMMIT_EVERY_CHUNKS
+    fn commit_due(&self, pending: usize, since: Duration) -> bool {
+        pending > 0 && since >= COMMIT_INTERVAL
     }
 
     fn finish(&mut self) -> Result<(), IndexError> {

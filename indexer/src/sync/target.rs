@@ -8,6 +8,7 @@
 //! implements both seams, since a team store holds its ledger and its points together.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::IndexError;
 use crate::chunk::Chunk;
@@ -73,8 +74,10 @@ pub(crate) trait IndexSink {
     ) -> Result<(), IndexError>;
     /// Makes every write so far durable and visible.
     fn commit(&mut self) -> Result<(), IndexError>;
-    /// Chunks written between commits on a long run (0: commit every batch).
-    fn commit_every(&self) -> usize;
+    /// Whether a phase commits now, with `pending` chunks (keyword phase) or vectors (vector
+    /// phase) written or held `since` its last commit (or its start). Every phase also
+    /// commits at its end.
+    fn commit_due(&self, pending: usize, since: Duration) -> bool;
     /// Lets background work finish at the end of a run that wrote.
     fn finish(&mut self) -> Result<(), IndexError> {
         Ok(())

@@ -15,6 +15,7 @@
 //! chunks) and embeds it again, from the vector cache where this run got that far.
 
 use std::collections::BTreeSet;
+use std::time::Instant;
 
 use super::batch::{FileResult, embed_batch, read_batch};
 use super::driver::{Run, commit, interrupt};
@@ -26,10 +27,11 @@ use crate::tokens::ApproxTokenCounter;
 use crate::walk::Candidate;
 use crate::{IndexError, failpoint};
 
-/// Files embedded per group: the unit of progress, of cancellation and of commits in this
-/// phase. Each group is committed as soon as its vectors are written, so the sink holds the
-/// vector shard only while it writes (searches in other processes open it in between) and
-/// a stop loses at most one group.
+/// Files embedded per group: the unit of progress and of cancellation in this phase, and of
+/// commits where the sink wants one per group (a team store). The local index commits the
+/// first group at once and then every [`IndexSink::commit_due`] interval; the sink holds
+/// the vector shard only while it writes, so searches in other processes open it in between.
+/// A stop loses nothing embedded: vectors are in the vector cache before they are written.
 const GROUP_FILES: usize = 32;
 
 /// Embeds every pending file of `run`'s manifest and writes its vectors. Returns whether it
@@ -74,21 +76,18 @@ pub(super) fn embed_pending<T: Ledger + IndexSink>(
         cached: run.report.vectors_cached,
     });
     let (mut files_done, mut chunks_done) = (0, 0);
+    let mut unwritten = Unwritten::default();
+    let mut last_commit: Option<Instant> = None;
     for group in pending.chunks(GROUP_FILES) {
         let chunks = reread(run, group);
         let Some(embedding) = run.embedding.as_mut() else {
             return Ok(false);
         };
         let Some(vectors) = embed_batch(embedding, &chunks, options, &mut run.report)? else {
+            unwritten.write(target, run)?;
             return interrupt(target, run, files_done, files_total).map(|()| true);
         };
-        let by_id: VectorsById<'_> = vectors
-            .iter()
-            .map(|(chunk, vector)| (chunk.id.as_str(), vector.as_slice()))
-            .collect();
-        target.write_vectors(&chunks, &by_id)?;
-        failpoint::hit("vector-phase-write");
-        run.report.vectors_written += by_id.len();
+        let by_id: BTreeSet<&str> = vectors.iter().map(|(chunk, _)| chunk.id.as_str()).collect();
         let written: BTreeSet<&str> = chunks.iter().map(|c| c.path.as_str()).collect();
         for candidate in group {
             let Some(entry) = run.manifest.files.get_mut(&candidate.rel_path) else {
@@ -99,13 +98,21 @@ pub(super) fn embed_pending<T: Ledger + IndexSink>(
                 entry.vectors = entry
                     .chunks
                     .iter()
-                    .filter(|id| by_id.contains_key(id.as_str()))
+                    .filter(|id| by_id.contains(id.as_str()))
                     .count();
                 entry.vectors_pending = false;
             }
         }
+        unwritten.add(vectors);
         files_done += group.len();
-        commit(target, run, false)?;
+        // The first group is committed at once, so vector search works early; later ones
+        // when the sink says a commit is due.
+        let due = last_commit.is_none_or(|at| target.commit_due(unwritten.len(), at.elapsed()));
+        if due {
+            unwritten.write(target, run)?;
+            commit(target, run, false)?;
+            last_commit = Some(Instant::now());
+        }
         on_event(SyncEvent::Embedding {
             files_done,
             files_total,
@@ -115,10 +122,58 @@ pub(super) fn embed_pending<T: Ledger + IndexSink>(
             cached: run.report.vectors_cached,
         });
         if options.cancelled() && files_done < files_total {
+            unwritten.write(target, run)?;
             return interrupt(target, run, files_done, files_total).map(|()| true);
         }
     }
+    unwritten.write(target, run)?;
     Ok(true)
+}
+
+/// Vectors made since the last commit, not yet written: they go to the sink together just
+/// before a commit, so the vector shard is opened once per commit rather than once per
+/// group (a local shard's open reads its segments: tens to hundreds of ms on a large index).
+/// The files they belong to already say their vectors are in, which only a commit records.
+#[derive(Default)]
+struct Unwritten {
+    chunks: Vec<Chunk>,
+    /// `vectors[i]` is the vector of `chunks[i]`.
+    vectors: Vec<Vec<f32>>,
+}
+
+impl Unwritten {
+    fn add(&mut self, embedded: Vec<(&Chunk, Vec<f32>)>) {
+        for (chunk, vector) in embedded {
+            self.chunks.push(chunk.clone());
+            self.vectors.push(vector);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Writes every vector held to `target` (uncommitted) and lets go of them.
+    fn write<T: Ledger + IndexSink>(
+        &mut self,
+        target: &mut T,
+        run: &mut Run<'_>,
+    ) -> Result<(), IndexError> {
+        if self.chunks.is_empty() {
+            return Ok(());
+        }
+        let chunks = std::mem::take(&mut self.chunks);
+        let vectors = std::mem::take(&mut self.vectors);
+        let by_id: VectorsById<'_> = chunks
+            .iter()
+            .zip(&vectors)
+            .map(|(chunk, vector)| (chunk.id.as_str(), vector.as_slice()))
+            .collect();
+        target.write_vectors(&chunks, &by_id)?;
+        failpoint::hit("vector-phase-write");
+        run.report.vectors_written += by_id.len();
+        Ok(())
+    }
 }
 
 /// The chunks of `group`'s files as they were written, from the files that still hold the

@@ -12,6 +12,7 @@
 //! and the next run re-reads (or deletes) each of those whatever the ledger says.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::{
     FILE_PREFIX, JOURNAL_KEY, LedgerContents, META_KEY, SKIP_PREFIX, TEAM_SCHEMA, TeamMeta,
@@ -264,8 +265,9 @@ impl IndexSink for TeamStoreTarget<'_> {
         self.store.commit()
     }
 
-    fn commit_every(&self) -> usize {
-        0
+    fn commit_due(&self, _pending: usize, _since: Duration) -> bool {
+        // A team store commits each batch: its writes are visible as they land anyway.
+        true
     }
 }
 
