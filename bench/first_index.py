@@ -103,8 +103,9 @@ def pct(values: list[float], q: float) -> float:
 def during_index(quarry: Path, repo: Path, last_file: str, ident: str, probe: str,
                  keyword_only_phase: bool = False) -> dict:
     started = time.perf_counter()
+    log = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen([str(quarry), "index", str(repo)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            stdout=subprocess.PIPE, stderr=log, text=True)
     first_keyword = None
     phase_two: list[dict] = []
     peak = 0
@@ -122,7 +123,9 @@ def during_index(quarry: Path, repo: Path, last_file: str, ident: str, probe: st
                     break
             time.sleep(0.1)
             continue
-        if now - last_probe >= 5.0:
+        # A hybrid probe loads the model (~0.3 s of CPU): every 30 s keeps the bench from
+        # slowing the index it measures.
+        if now - last_probe >= 30.0:
             last_probe = now
             elapsed, hits, note, ok = search(quarry, repo, probe, "hybrid")
             if proc.poll() is None:
@@ -130,8 +133,12 @@ def during_index(quarry: Path, repo: Path, last_file: str, ident: str, probe: st
                                   "hits": len(hits), "note": note.splitlines()[0] if note else ""})
         time.sleep(0.2)
     summary = proc.stdout.read().strip() if proc.stdout else ""
+    log.seek(0)
+    errors = log.read().strip()
     if proc.returncode != 0 and not keyword_only_phase:
-        raise SystemExit(f"quarry index failed ({proc.returncode})")
+        raise SystemExit(f"quarry index failed ({proc.returncode}): {errors[-500:]}")
+    if first_keyword is None:
+        raise SystemExit(f"the index ended before a keyword search found {ident}: {errors[-500:]}")
     return {
         "first_keyword_s": round(first_keyword, 2) if first_keyword else None,
         "full_s": None if keyword_only_phase else round(time.perf_counter() - started, 1),
@@ -165,6 +172,9 @@ def bench(name: str, source: Path, quarry: Path, cold: int, first_only: bool) ->
     work = Path(tempfile.mkdtemp(prefix=f"quarry-first-{name}-"))
     repo = work / "repo"
     shutil.copytree(source, repo, symlinks=True, ignore=shutil.ignore_patterns(".quarry", "target"))
+    # The copy's writeback would otherwise run during the index and be charged to it: a
+    # user's checkout was not written a second ago.
+    os.sync()
     try:
         last_file, ident = last_definition(repo)
         queries = [q for q, _ in pick_queries(repo, 2 * cold)]
