@@ -291,7 +291,6 @@ pub fn sync_history(
                 .collect();
             vectors.upsert(&points)?;
         }
-        vectors.commit()?;
         vectors.close()?;
     }
     keyword.commit()?;

@@ -363,6 +363,10 @@ fn apply_reads(
     let mut changes = BatchChanges::default();
     for (candidate, result) in results {
         let path = &candidate.rel_path;
+        // The stores hold chunks only of paths the manifest lists or the journal names: a
+        // path new to both has nothing to delete (a first index deletes nothing, and never
+        // opens the vector shard in its keyword phase).
+        let stored = manifest.files.contains_key(path) || run.forced.contains(path);
         match result {
             FileResult::Unchanged => {
                 if let Some(entry) = manifest.files.get_mut(path) {
@@ -381,17 +385,15 @@ fn apply_reads(
                         reason,
                     },
                 );
-                if manifest.files.remove(path).is_some() || run.forced.contains(path) {
+                manifest.files.remove(path);
+                if stored {
                     changes.replaced.push(path.clone());
                     report.files_removed += 1;
                 }
             }
             FileResult::Indexed { entry, chunks } => {
                 manifest.skipped.remove(path);
-                // The stores hold chunks only of paths the manifest lists or the journal
-                // names: a path new to both has nothing to delete (a first index deletes
-                // nothing, and never opens the vector shard in its keyword phase).
-                if manifest.files.contains_key(path) || run.forced.contains(path) {
+                if stored {
                     changes.replaced.push(path.clone());
                 }
                 report.files_indexed += 1;

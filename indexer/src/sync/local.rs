@@ -228,8 +228,7 @@ impl IndexSink for LocalTarget<'_> {
         }
         failpoint::hit("between-stores");
         // Committed, the shard is let go of until the next write needs it.
-        if let Some((mut vectors, lock)) = self.vectors.take() {
-            vectors.commit()?;
+        if let Some((vectors, lock)) = self.vectors.take() {
             vectors.close()?;
             drop(lock);
         }

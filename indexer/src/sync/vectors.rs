@@ -87,7 +87,7 @@ pub(super) fn embed_pending<T: Ledger + IndexSink>(
             unwritten.write(target, run)?;
             return interrupt(target, run, files_done, files_total).map(|()| true);
         };
-        let by_id: BTreeSet<&str> = vectors.iter().map(|(chunk, _)| chunk.id.as_str()).collect();
+        let embedded: BTreeSet<&str> = vectors.iter().map(|(chunk, _)| chunk.id.as_str()).collect();
         let written: BTreeSet<&str> = chunks.iter().map(|c| c.path.as_str()).collect();
         for candidate in group {
             let Some(entry) = run.manifest.files.get_mut(&candidate.rel_path) else {
@@ -98,7 +98,7 @@ pub(super) fn embed_pending<T: Ledger + IndexSink>(
                 entry.vectors = entry
                     .chunks
                     .iter()
-                    .filter(|id| by_id.contains(id.as_str()))
+                    .filter(|id| embedded.contains(id.as_str()))
                     .count();
                 entry.vectors_pending = false;
             }

@@ -126,8 +126,9 @@ impl EdgeVectorStore {
         })
     }
 
-    /// Closes the shard (flushing its segments, which then hold every write) and trims its
-    /// write-ahead log to the last closed log segment.
+    /// Closes the shard, which makes every write durable (the shard flushes its segments as
+    /// it closes, so no [`VectorStore::commit`] is needed first), and trims its write-ahead
+    /// log to the last closed log segment.
     ///
     /// Qdrant Edge 0.7 never reads its log back (loading a shard reads the segments alone)
     /// and never truncates it either, so without this the log grows with every write, and
