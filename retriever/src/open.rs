@@ -14,7 +14,7 @@
 
 use std::fmt;
 
-use quarry_indexer::embed::{EmbedError, Embedder, ModelSlot, SharedEmbedder, VectorModel};
+use quarry_indexer::embed::{EmbedError, Embedder, ModelSlot, SharedEmbedder};
 use quarry_indexer::layout::WriterLock;
 use quarry_indexer::sync::progress::SyncProgress;
 use quarry_indexer::sync::{SyncEvent, SyncOptions, SyncReport, sync_holding};
@@ -91,8 +91,8 @@ impl Reader {
 
 /// Opens the local index at `layout` for searching in `mode`. The model comes from
 /// `models` (loaded there on first use) only when the index has vectors and the mode uses
-/// them; it loads on a thread of its own while the keyword index and the vector shard open,
-/// so a cold search pays for the slower of the two, not both. While a sync in another
+/// them; it loads on a thread of its own while the vector shard opens, so a cold search
+/// pays for the slower of the two, not both. While a sync in another
 /// process runs, the vectors are read between its commits (with a note of its progress); if
 /// it keeps the shard longer than a search waits, hybrid falls back to keyword and vector
 /// mode is [`SearchError::Busy`]. A first index that has not committed yet is
@@ -102,10 +102,6 @@ pub fn open_reader(
     mode: Mode,
     models: &ModelSlot,
 ) -> Result<Reader, SearchError> {
-    let loading = (mode != Mode::Keyword && VectorModel::load(layout).is_some()).then(|| {
-        let models = models.clone();
-        std::thread::spawn(move || models.get())
-    });
     let retriever = match Retriever::open(layout) {
         Err(SearchError::Index(IndexError::NoIndex { .. }))
             if layout.is_locked_by_another_process() =>
@@ -129,16 +125,22 @@ pub fn open_reader(
     // A sync in another process: say what it has done (a writer that is not syncing, an edit
     // run waiting on its model, changes nothing a search sees).
     let progress = SyncProgress::of_writer(layout).map(|p| p.describe());
+    // The model loads beside the shard's open, once the keyword index opened: the thread is
+    // joined on every path from here, so no process exits while ONNX Runtime initialises on
+    // another thread (it prints schema-registration errors under the command's own if so).
+    let loading = {
+        let models = models.clone();
+        std::thread::spawn(move || models.get())
+    };
     let opened = retriever.with_vectors();
-    let embedder = match loading {
-        Some(thread) => thread.join().unwrap_or_else(|_| {
+    let embedder = loading
+        .join()
+        .unwrap_or_else(|_| {
             Err(EmbedError::Inference(
                 "the model's loader stopped".to_string(),
             ))
-        }),
-        None => models.get(),
-    }
-    .map_err(|e| SearchError::NoEmbedder(e.to_string()))?;
+        })
+        .map_err(|e| SearchError::NoEmbedder(e.to_string()))?;
     match opened.and_then(|retriever| retriever.with_embedder(Box::new(embedder))) {
         Ok(retriever) => Ok(Reader {
             retriever,
